@@ -1,0 +1,177 @@
+// The event log: wmeta's source of truth. An append-only sequence of verified records
+// (wmeta::Event) in RocksDB, numbered by dense offsets from 1, each stamped by the single
+// writer with a never-decreasing ingest time. Atomic batches, group commit, three
+// durability modes, readers from an offset or a time, and a per-entity index so that
+// "every record of container X" is a range read. On-disk layout: log/FORMAT.md.
+//
+//   WMETA_ASSIGN_OR_RETURN(auto log, log::Log::Open("/var/lib/wmeta", {}));
+//   WMETA_ASSIGN_OR_RETURN(log::AppendResult r, log->Append(events));
+//   WMETA_ASSIGN_OR_RETURN(auto reader, log->NewReader(r.first_offset));
+//
+// Thread-safety: Log is thread-safe; Append from many threads is grouped into one durable
+// write. A Reader is single-threaded.
+
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wmeta/schema/error.h"
+#include "wmeta/schema/event.h"
+#include "wmeta/schema/kind.h"
+#include "wmeta/schema/time.h"
+
+namespace wmeta::log {
+
+inline constexpr uint64_t kMaxOffset = std::numeric_limits<uint64_t>::max() - 1;
+
+// When an acknowledged append is on stable storage.
+struct Durability {
+  enum class Mode : uint8_t {
+    // Each group commit is fsynced before any of its appends is acknowledged.
+    kSync,
+    // Written to the OS at once, fsynced every `interval`: a crash of the process loses
+    // nothing, a power loss at most the last interval.
+    kInterval,
+    // Written to the OS, never explicitly fsynced (tests, scratch stores).
+    kNone,
+  };
+  Mode mode = Mode::kSync;
+  std::chrono::milliseconds interval{0};
+
+  // "sync", "interval:<ms>" (1 to 60000) or "none".
+  static Result<Durability> Parse(std::string_view text);
+  std::string ToString() const;
+};
+
+struct Options {
+  // Default: sync.
+  Durability durability;
+  // Create the data dir (and the store in it) when missing. Default: true.
+  bool create_if_missing = true;
+  // Open for reading only: Append fails, the data dir's writer lock is not taken (so this
+  // works beside a running writer) and the log shows the records present at open.
+  // Default: false.
+  bool read_only = false;
+  // The writer's clock for ingest times. Default (nullptr): SystemClock(). Must outlive
+  // the Log.
+  Clock* clock = nullptr;
+  // Appends waiting while a commit is in flight are grouped into one write of up to this
+  // many bytes. Default: 16 MiB.
+  size_t max_group_bytes = size_t{16} << 20;
+};
+
+struct AppendResult {
+  uint64_t first_offset = 0;
+  uint64_t last_offset = 0;
+  Timestamp ingest_time;
+  // True when the records were fsynced before this acknowledgement (durability sync).
+  bool synced = false;
+};
+
+struct Stats {
+  std::string store_id;
+  uint32_t format_version = 0;
+  // first_offset > last_offset when the log is empty.
+  uint64_t first_offset = 0;
+  uint64_t last_offset = 0;
+  uint64_t record_count = 0;
+  // The epoch when the log is empty.
+  Timestamp first_ingest_time;
+  Timestamp last_ingest_time;
+  // Every file in the data dir.
+  uint64_t bytes_on_disk = 0;
+  std::string durability;
+};
+
+struct VerifyProblem {
+  // The offset the problem concerns; 0 when it concerns no single record.
+  uint64_t offset = 0;
+  std::string message;
+};
+
+struct VerifyReport {
+  uint64_t records_checked = 0;
+  uint64_t index_entries_checked = 0;
+  // Every problem counted, but at most kMaxReportedProblems kept.
+  uint64_t problem_count = 0;
+  std::vector<VerifyProblem> problems;
+
+  static constexpr size_t kMaxReportedProblems = 1000;
+  bool ok() const { return problem_count == 0; }
+};
+
+// A cursor over a range of records, in offset order.
+class Reader {
+ public:
+  virtual ~Reader() = default;
+
+  // Moves to the next record. Returns true when event() holds it, false at the end of
+  // the range. kCorruption (a gap, a record failing verification, offsets or times out
+  // of order) or kIoError end the read: the reader stays failed.
+  virtual Result<bool> Next() = 0;
+
+  // The current record. Valid until the next call to Next().
+  // REQUIRES: the last Next() returned true.
+  virtual const EventView& event() const = 0;
+};
+
+class Log {
+ public:
+  // Opens the store in `dir`, creating it when missing and allowed (a new store id, format
+  // version 1). Errors: kNotFound (no data dir and not creating), kBusy (another writer
+  // holds it), kUnsupportedFormat (a non-empty directory that is not a wmeta store, or
+  // a format version this build does not read), kCorruption, kIoError.
+  static Result<std::unique_ptr<Log>> Open(const std::string& dir, const Options& options);
+
+  virtual ~Log() = default;
+
+  // Appends `events` as one atomic batch of consecutive offsets, stamped with one ingest
+  // time. Returns once the batch is as durable as Options::durability promises. Errors:
+  // kInvalidArgument (an empty batch), kUnavailable (read-only, or the log failed an
+  // earlier write and must be reopened), kIoError (nothing of the batch is acknowledged;
+  // after a crash it may or may not be present, as with any unacknowledged write).
+  virtual Result<AppendResult> Append(std::span<const Event> events) = 0;
+
+  // A reader over offsets [from, min(to, last_offset())]. Errors: kOutOfRange when `from`
+  // is below first_offset() (the message names it), kFutureOffset when `from` is beyond
+  // last_offset() + 1, kInvalidArgument when to < from.
+  virtual Result<std::unique_ptr<Reader>> NewReader(uint64_t from,
+                                                    uint64_t to = kMaxOffset) = 0;
+
+  // The first offset whose ingest time is >= `time`, found by binary search (O(log n)
+  // point reads); last_offset() + 1 when every record is older.
+  virtual Result<uint64_t> OffsetAtTime(Timestamp time) = 0;
+
+  // The record at `offset`. Errors as NewReader's, and kCorruption.
+  virtual Result<Event> Read(uint64_t offset) = 0;
+
+  // The offsets in [from, to] of every record about `id`, ascending: an index range
+  // read, not a scan.
+  virtual Result<std::vector<uint64_t>> EntityOffsets(const EntityId& id, uint64_t from = 1,
+                                                      uint64_t to = kMaxOffset) = 0;
+
+  virtual uint64_t first_offset() const = 0;
+  // 0 when nothing was ever appended.
+  virtual uint64_t last_offset() const = 0;
+  // Created with the store; a UUID.
+  virtual const std::string& store_id() const = 0;
+
+  virtual Result<Stats> GetStats() = 0;
+
+  // Checks every record (structure, density, order of offsets and times) and every index
+  // entry against the records, and RocksDB's block checksums. Damage is reported in the
+  // VerifyReport, not as an error; errors are for failing to run at all. `progress`, when
+  // set, is called now and then with (records checked, records in the log).
+  virtual Result<VerifyReport> Verify(
+      const std::function<void(uint64_t, uint64_t)>& progress = {}) = 0;
+};
+
+}  // namespace wmeta::log

@@ -1,0 +1,39 @@
+// The log's RocksDB key layout (see FORMAT.md). Private to log/ and its tests.
+
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "wmeta/schema/kind.h"
+
+namespace wmeta::log::internal {
+
+inline constexpr std::string_view kRecordsFamily = "records";
+inline constexpr std::string_view kEntitiesFamily = "entities";
+
+inline constexpr std::string_view kFormatVersionKey = "format_version";
+inline constexpr std::string_view kStoreIdKey = "store_id";
+inline constexpr std::string_view kCreatedTimeKey = "created_time";
+inline constexpr uint32_t kFormatVersion = 1;
+
+// 8 bytes, big-endian, so that byte order is offset order.
+std::string OffsetKey(uint64_t offset);
+std::optional<uint64_t> DecodeOffsetKey(std::string_view key);
+
+// kind (1 byte) ‖ id length (4 bytes, big-endian) ‖ id: every index key of one entity
+// starts with it, and no other entity's does.
+std::string EntityPrefix(Kind kind, std::string_view id);
+// EntityPrefix ‖ offset (8 bytes, big-endian).
+std::string EntityKey(Kind kind, std::string_view id, uint64_t offset);
+
+struct EntityKeyParts {
+  Kind kind;
+  std::string_view id;
+  uint64_t offset;
+};
+std::optional<EntityKeyParts> DecodeEntityKey(std::string_view key);
+
+}  // namespace wmeta::log::internal

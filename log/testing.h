@@ -1,0 +1,19 @@
+// Hooks for log/'s own tests. Not part of the public API.
+
+#pragma once
+
+#include <rocksdb/env.h>
+
+#include <memory>
+#include <string>
+
+#include "wmeta/log/log.h"
+
+namespace wmeta::log::internal {
+
+// Log::Open with RocksDB's file access going through `env` (a fault-injecting one in
+// tests). `env` must outlive the Log.
+Result<std::unique_ptr<Log>> OpenWithEnv(const std::string& dir, const Options& options,
+                                                rocksdb::Env* env);
+
+}  // namespace wmeta::log::internal

@@ -1,0 +1,335 @@
+#include "wmeta/tools/commands.h"
+
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <sstream>
+#include <vector>
+
+#include "wmeta/log/log.h"
+#include "wmeta/schema/json.h"
+
+namespace wmeta::tools {
+namespace {
+
+// A command's failure: the message is printed, the exit code is 1.
+int Fail(const Error& error) {
+  fmt::print(stderr, "wmeta: {}\n", error.ToString());
+  return 1;
+}
+
+Result<std::unique_ptr<log::Log>> OpenLog(const GlobalOptions& global, bool read_only) {
+  log::Options options;
+  options.read_only = read_only;
+  WMETA_ASSIGN_OR_RETURN(options.durability, log::Durability::Parse(global.durability));
+  return log::Log::Open(global.data_dir, options);
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// NDJSON input that can be read twice: once to validate all of it, once to append.
+class Input {
+ public:
+  static Result<Input> Open(const std::string& file) {
+    Input input;
+    input.name_ = file == "-" ? "<stdin>" : file;
+    if (file == "-") {
+      std::ostringstream all;
+      all << std::cin.rdbuf();
+      input.buffered_ = all.str();
+    } else {
+      input.path_ = file;
+      std::ifstream probe(file);
+      if (!probe) return MakeError(ErrorCode::kNotFound, "cannot read " + file);
+    }
+    return input;
+  }
+
+  const std::string& name() const { return name_; }
+
+  // Calls fn(line_number, line) for each non-blank line until fn returns false.
+  Status ForEachLine(const std::function<bool(size_t, std::string_view)>& fn) const {
+    std::unique_ptr<std::istream> in;
+    if (path_.empty()) {
+      in = std::make_unique<std::istringstream>(buffered_);
+    } else {
+      in = std::make_unique<std::ifstream>(path_);
+    }
+    std::string line;
+    size_t number = 0;
+    while (std::getline(*in, line)) {
+      ++number;
+      std::string_view trimmed = Trim(line);
+      if (trimmed.empty()) continue;
+      if (!fn(number, trimmed)) break;
+    }
+    if (in->bad()) return MakeError(ErrorCode::kIoError, "error reading " + name_);
+    return {};
+  }
+
+ private:
+  std::string name_;
+  std::string path_;
+  std::string buffered_;
+};
+
+// --since: an RFC 3339 time, or a span back from now.
+Result<Timestamp> ParseSince(std::string_view text) {
+  if (auto t = ParseTime(text)) return *t;
+  if (auto d = ParseDuration(text)) return SystemClock().Now() - *d;
+  return MakeError(ErrorCode::kInvalidArgument,
+                   "invalid --since '" + std::string(text) +
+                       "': expected an RFC 3339 time (2026-11-24T03:00:00Z) or a span (15m)");
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, kUnits[unit]);
+}
+
+// Prints verify progress on a terminal, at most every 200 ms.
+class Progress {
+ public:
+  explicit Progress(std::string label) : label_(std::move(label)), enabled_(isatty(2) != 0) {}
+  ~Progress() {
+    if (shown_) fmt::print(stderr, "\r\033[K");
+  }
+
+  void Update(uint64_t done, uint64_t total) {
+    if (!enabled_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (shown_ && now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    shown_ = true;
+    double pct = total == 0 ? 100.0 : 100.0 * static_cast<double>(done) / static_cast<double>(total);
+    fmt::print(stderr, "\r{}: {}/{} records ({:.0f}%)", label_, done, total, pct);
+  }
+
+ private:
+  std::string label_;
+  bool enabled_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point last_;
+};
+
+}  // namespace
+
+std::string DefaultDataDir() {
+  if (const char* dir = std::getenv("WMETA_DATA_DIR"); dir != nullptr && *dir != '\0') {
+    return dir;
+  }
+  if (geteuid() == 0) return "/var/lib/wmeta";
+  if (const char* state = std::getenv("XDG_STATE_HOME"); state != nullptr && *state != '\0') {
+    return std::string(state) + "/wmeta";
+  }
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr ? home : ".") + "/.local/state/wmeta";
+}
+
+int RunPush(const GlobalOptions& global, const PushOptions& options) {
+  auto input = Input::Open(options.file);
+  if (!input) return Fail(input.error());
+
+  // First pass: validate everything, so that a bad line anywhere appends nothing.
+  constexpr size_t kMaxErrorsShown = 20;
+  JsonCodec codec;
+  size_t valid = 0;
+  size_t invalid = 0;
+  auto scanned = input->ForEachLine([&](size_t number, std::string_view line) {
+    auto event = codec.ParseEvent(line, options.source);
+    if (event) {
+      ++valid;
+    } else if (++invalid <= kMaxErrorsShown) {
+      fmt::print(stderr, "{}:{}: {}\n", input->name(), number, event.error().message);
+    }
+    return true;
+  });
+  if (!scanned) return Fail(scanned.error());
+  if (invalid > 0) {
+    fmt::print(stderr, "wmeta: rejected {}: {} invalid line{}; nothing appended\n",
+               input->name(), invalid, invalid == 1 ? "" : "s");
+    return 1;
+  }
+  if (valid == 0) {
+    fmt::print("no events in {}\n", input->name());
+    return 0;
+  }
+
+  auto log = OpenLog(global, /*read_only=*/false);
+  if (!log) return Fail(log.error());
+  std::vector<Event> batch;
+  batch.reserve(options.batch);
+  std::optional<log::AppendResult> first;
+  std::optional<log::AppendResult> last;
+  std::optional<Error> failure;
+  auto flush = [&] {
+    auto result = (*log)->Append(batch);
+    batch.clear();
+    if (!result) {
+      failure = result.error();
+      return false;
+    }
+    if (!first) first = *result;
+    last = *result;
+    return true;
+  };
+  auto appended = input->ForEachLine([&](size_t number, std::string_view line) {
+    auto event = codec.ParseEvent(line, options.source);
+    if (!event) {
+      // The input changed between the two passes.
+      failure = Error{ErrorCode::kInvalidArgument,
+                      fmt::format("{}:{}: {}", input->name(), number, event.error().message)};
+      return false;
+    }
+    batch.push_back(std::move(*event));
+    return batch.size() < options.batch || flush();
+  });
+  if (!appended) return Fail(appended.error());
+  if (!failure && !batch.empty()) flush();
+  if (failure) {
+    if (first) {
+      fmt::print(stderr, "wmeta: offsets {}..{} were appended before the failure\n",
+                 first->first_offset, last->last_offset);
+    }
+    return Fail(*failure);
+  }
+  uint64_t count = last->last_offset - first->first_offset + 1;
+  if (options.json) {
+    fmt::print(
+        "{{\"first_offset\":{},\"last_offset\":{},\"count\":{},\"durability\":\"{}\","
+        "\"synced\":{}}}\n",
+        first->first_offset, last->last_offset, count, global.durability, last->synced);
+  } else {
+    fmt::print("appended {} event{} at offsets {}..{} (durability {}{})\n", count,
+               count == 1 ? "" : "s", first->first_offset, last->last_offset, global.durability,
+               last->synced ? ": on disk" : "");
+  }
+  return 0;
+}
+
+int RunLog(const GlobalOptions& global, const LogOptions& options) {
+  std::optional<Kind> kind;
+  if (!options.kind.empty()) {
+    kind = KindFromName(options.kind);
+    if (!kind) return Fail({ErrorCode::kInvalidArgument, "unknown kind '" + options.kind + "'"});
+  }
+  auto log = OpenLog(global, /*read_only=*/true);
+  if (!log) return Fail(log.error());
+  uint64_t from = options.from.value_or((*log)->first_offset());
+  if (!options.since.empty()) {
+    auto since = ParseSince(options.since);
+    if (!since) return Fail(since.error());
+    auto at = (*log)->OffsetAtTime(*since);
+    if (!at) return Fail(at.error());
+    from = std::max(from, *at);
+  }
+  auto reader = (*log)->NewReader(from, options.to.value_or(log::kMaxOffset));
+  if (!reader) return Fail(reader.error());
+
+  JsonCodec codec;
+  if (!options.json) {
+    fmt::print("{:<10} {:<30} {:<20} {:<6} {}\n", "OFFSET", "INGEST TIME", "SOURCE", "TYPE",
+               "ENTITY");
+  }
+  while (true) {
+    auto more = (*reader)->Next();
+    if (!more) return Fail(more.error());
+    if (!*more) break;
+    const EventView& event = (*reader)->event();
+    if (kind && event.kind() != *kind) continue;
+    if (options.json) {
+      auto json = codec.EventToJson(event);
+      if (!json) return Fail(json.error());
+      fmt::print("{}\n", *json);
+    } else {
+      std::string entity = event.entity_id().ToString();
+      if (!event.name().empty()) entity += fmt::format(" ({})", event.name());
+      fmt::print("{:<10} {:<30} {:<20} {:<6} {}\n", event.offset(),
+                 FormatTime(event.ingest_time()), event.source(), EventTypeName(event.type()),
+                 entity);
+    }
+  }
+  return 0;
+}
+
+int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
+  auto log = OpenLog(global, /*read_only=*/true);
+  if (!log) return Fail(log.error());
+  log::VerifyReport report;
+  {
+    Progress progress("verify");
+    auto result = (*log)->Verify(
+        [&](uint64_t done, uint64_t total) { progress.Update(done, total); });
+    if (!result) return Fail(result.error());
+    report = std::move(*result);
+  }
+  if (options.json) {
+    fmt::print("{{\"ok\":{},\"records\":{},\"index_entries\":{},\"problems\":{}}}\n",
+               report.ok(), report.records_checked, report.index_entries_checked,
+               report.problem_count);
+  } else {
+    for (const auto& problem : report.problems) {
+      if (problem.offset == 0) {
+        fmt::print("-: {}\n", problem.message);
+      } else {
+        fmt::print("offset {}: {}\n", problem.offset, problem.message);
+      }
+    }
+    if (report.problem_count > report.problems.size()) {
+      fmt::print("... and {} more\n", report.problem_count - report.problems.size());
+    }
+    fmt::print("checked {} records and {} index entries: {}\n", report.records_checked,
+               report.index_entries_checked,
+               report.ok() ? "OK" : fmt::format("{} problems", report.problem_count));
+  }
+  return report.ok() ? 0 : 1;
+}
+
+int RunStats(const GlobalOptions& global, const StatsOptions& options) {
+  auto log = OpenLog(global, /*read_only=*/true);
+  if (!log) return Fail(log.error());
+  auto stats = (*log)->GetStats();
+  if (!stats) return Fail(stats.error());
+  bool empty = stats->record_count == 0;
+  if (options.json) {
+    fmt::print(
+        "{{\"store_id\":\"{}\",\"format_version\":{},\"records\":{},\"first_offset\":{},"
+        "\"last_offset\":{},\"first_ingest_time\":{},\"last_ingest_time\":{},"
+        "\"bytes_on_disk\":{}}}\n",
+        stats->store_id, stats->format_version, stats->record_count, stats->first_offset,
+        stats->last_offset,
+        empty ? "null" : "\"" + FormatTime(stats->first_ingest_time) + "\"",
+        empty ? "null" : "\"" + FormatTime(stats->last_ingest_time) + "\"",
+        stats->bytes_on_disk);
+    return 0;
+  }
+  fmt::print("data dir:        {}\n", global.data_dir);
+  fmt::print("store id:        {}\n", stats->store_id);
+  fmt::print("format version:  {}\n", stats->format_version);
+  fmt::print("records:         {}\n", stats->record_count);
+  if (!empty) {
+    fmt::print("offsets:         {}..{}\n", stats->first_offset, stats->last_offset);
+    fmt::print("first ingest:    {}\n", FormatTime(stats->first_ingest_time));
+    fmt::print("last ingest:     {}\n", FormatTime(stats->last_ingest_time));
+  }
+  fmt::print("bytes on disk:   {} ({})\n", stats->bytes_on_disk, HumanBytes(stats->bytes_on_disk));
+  return 0;
+}
+
+}  // namespace wmeta::tools
