@@ -19,15 +19,22 @@ inline constexpr std::string_view kStoreIdKey = "store_id";
 inline constexpr std::string_view kCreatedTimeKey = "created_time";
 inline constexpr uint32_t kFormatVersion = 1;
 
+// In `entities`: the offset up to which every record has its index entry. Sorts
+// before every entity key (whose first byte is a kind, never 0).
+inline constexpr std::string_view kIndexWatermarkKey{"\0", 1};
+
 // 8 bytes, big-endian, so that byte order is offset order.
 std::string OffsetKey(uint64_t offset);
+void EncodeOffsetKey(uint64_t offset, char out[8]);
 std::optional<uint64_t> DecodeOffsetKey(std::string_view key);
 
-// kind (1 byte) ‖ id length (4 bytes, big-endian) ‖ id: every index key of one entity
-// starts with it, and no other entity's does.
+// kind (1 byte) ‖ id length (4 bytes, big-endian) ‖ id: every index key of one
+// entity starts with it, and no other entity's does.
 std::string EntityPrefix(Kind kind, std::string_view id);
 // EntityPrefix ‖ offset (8 bytes, big-endian).
 std::string EntityKey(Kind kind, std::string_view id, uint64_t offset);
+void AppendEntityKey(Kind kind, std::string_view id, uint64_t offset,
+                     std::string& out);
 
 struct EntityKeyParts {
   Kind kind;

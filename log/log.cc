@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -17,6 +18,7 @@
 #include <random>
 #include <thread>
 
+#include "entity_index.h"
 #include "key_format.h"
 #include "testing.h"
 #include "verify.h"
@@ -31,15 +33,19 @@ using internal::OffsetKey;
 
 Error FromRocks(const rocksdb::Status& s, std::string_view context) {
   std::string message = std::string(context) + ": " + s.ToString();
-  if (s.IsCorruption()) return Error{ErrorCode::kCorruption, std::move(message)};
+  if (s.IsCorruption())
+    return Error{ErrorCode::kCorruption, std::move(message)};
   return Error{ErrorCode::kIoError, std::move(message)};
 }
 
-std::unexpected<Error> RocksError(const rocksdb::Status& s, std::string_view context) {
+std::unexpected<Error> RocksError(const rocksdb::Status& s,
+                                  std::string_view context) {
   return std::unexpected(FromRocks(s, context));
 }
 
-std::string_view ToView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+std::string_view ToView(const rocksdb::Slice& s) {
+  return {s.data(), s.size()};
+}
 rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
 
 std::string NewStoreId() {
@@ -58,9 +64,10 @@ std::string NewStoreId() {
   return id;
 }
 
-// FlatBuffers reads scalars in place, so a record must sit at an 8-byte aligned address;
-// RocksDB hands out values at arbitrary addresses inside its blocks. AlignedCopy moves a
-// value to aligned storage only when it is not aligned already.
+// FlatBuffers reads scalars in place, so a record must sit at an 8-byte aligned
+// address; RocksDB hands out values at arbitrary addresses inside its blocks.
+// AlignedCopy moves a value to aligned storage only when it is not aligned
+// already.
 class AlignedCopy {
  public:
   std::span<const uint8_t> Align(std::string_view value) {
@@ -79,8 +86,8 @@ class AlignedCopy {
 
 rocksdb::ColumnFamilyOptions RecordsFamilyOptions() {
   rocksdb::ColumnFamilyOptions cf;
-  // Records are read sequentially: large blocks mean fewer block reads and lookups, LZ4
-  // decompresses faster than the disk delivers.
+  // Records are read sequentially: large blocks mean fewer block reads and
+  // lookups, LZ4 decompresses faster than the disk delivers.
   rocksdb::BlockBasedTableOptions table;
   table.block_size = 64 << 10;
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
@@ -89,8 +96,29 @@ rocksdb::ColumnFamilyOptions RecordsFamilyOptions() {
   return cf;
 }
 
+// The entity part of an index key (see internal::EntityPrefix).
+class EntityPrefixTransform final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "wmeta.EntityPrefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return {key.data(), key.size() - 8};
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return internal::DecodeEntityKey(ToView(key)).has_value();
+  }
+};
+
 rocksdb::ColumnFamilyOptions EntitiesFamilyOptions() {
   rocksdb::ColumnFamilyOptions cf;
+  // Index entries land all over the key space, and a skiplist insert there
+  // costs a cache miss per level: most of the index's upkeep. Two things keep
+  // it small. A small memtable keeps the skiplist in cache (flushes of 2 MiB
+  // are cheap for RocksDB). And each entity's entries arrive in offset order
+  // right after its previous one, so a per-entity insert hint skips most of the
+  // search.
+  cf.write_buffer_size = size_t{2} << 20;
+  cf.memtable_insert_with_hint_prefix_extractor =
+      std::make_shared<EntityPrefixTransform>();
   cf.compression = rocksdb::kLZ4Compression;
   cf.level_compaction_dynamic_level_bytes = true;
   return cf;
@@ -101,7 +129,8 @@ rocksdb::DBOptions MakeDbOptions(const Options& options, rocksdb::Env* env) {
   if (env != nullptr) db.env = env;
   db.create_if_missing = !options.read_only;
   db.create_missing_column_families = !options.read_only;
-  // Recover every write that completed before a crash; stop at the first damaged one.
+  // Recover every write that completed before a crash; stop at the first
+  // damaged one.
   db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   db.max_background_jobs = 2;
   db.keep_log_file_num = 4;
@@ -120,7 +149,9 @@ Result<uint64_t> DirectoryBytes(const fs::path& dir) {
       if (!size_ec) total += size;
     }
   }
-  if (ec) return MakeError(ErrorCode::kIoError, "cannot list " + dir.string() + ": " + ec.message());
+  if (ec)
+    return MakeError(ErrorCode::kIoError,
+                     "cannot list " + dir.string() + ": " + ec.message());
   return total;
 }
 
@@ -129,12 +160,14 @@ std::string OffsetRange(uint64_t first, uint64_t last) {
                        : std::to_string(first) + ".." + std::to_string(last);
 }
 
-// Reads records [from, to] in order, checking density, structure and order as it goes.
+// Reads records [from, to] in order, checking density, structure and order as
+// it goes.
 class RangeReader final : public Reader {
  public:
-  // Reads [from, last] of `records`. `last` must not exceed the last committed offset.
-  RangeReader(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* records, uint64_t from,
-              uint64_t last)
+  // Reads [from, last] of `records`. `last` must not exceed the last committed
+  // offset.
+  RangeReader(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* records,
+              uint64_t from, uint64_t last)
       : upper_bound_(OffsetKey(last + 1)), next_(from), last_(last) {
     rocksdb::ReadOptions read;
     upper_bound_slice_ = ToSlice(upper_bound_);
@@ -154,22 +187,27 @@ class RangeReader final : public Reader {
     }
     if (!it_->Valid()) {
       if (!it_->status().ok()) {
-        return Fail(FromRocks(it_->status(), "reading offset " + std::to_string(next_)));
+        return Fail(FromRocks(it_->status(),
+                              "reading offset " + std::to_string(next_)));
       }
-      return Fail({ErrorCode::kCorruption,
-                   "offsets " + OffsetRange(next_, last_) + " are missing from the log"});
+      return Fail({ErrorCode::kCorruption, "offsets " +
+                                               OffsetRange(next_, last_) +
+                                               " are missing from the log"});
     }
     auto offset = internal::DecodeOffsetKey(ToView(it_->key()));
-    if (!offset) return Fail({ErrorCode::kCorruption, "malformed record key after offset " +
-                                                          std::to_string(next_ - 1)});
+    if (!offset)
+      return Fail(
+          {ErrorCode::kCorruption,
+           "malformed record key after offset " + std::to_string(next_ - 1)});
     if (*offset != next_) {
-      return Fail({ErrorCode::kCorruption,
-                   "offsets " + OffsetRange(next_, *offset - 1) + " are missing from the log"});
+      return Fail({ErrorCode::kCorruption, "offsets " +
+                                               OffsetRange(next_, *offset - 1) +
+                                               " are missing from the log"});
     }
     auto view = EventView::Verify(aligned_.Align(ToView(it_->value())));
     if (!view) {
-      return Fail({ErrorCode::kCorruption,
-                   "offset " + std::to_string(next_) + ": " + view.error().message});
+      return Fail({ErrorCode::kCorruption, "offset " + std::to_string(next_) +
+                                               ": " + view.error().message});
     }
     if (view->offset() != next_) {
       return Fail({ErrorCode::kCorruption, "offset " + std::to_string(next_) +
@@ -177,8 +215,8 @@ class RangeReader final : public Reader {
                                                std::to_string(view->offset())});
     }
     if (view->ingest_time() < previous_time_) {
-      return Fail({ErrorCode::kCorruption,
-                   "offset " + std::to_string(next_) + ": ingest time goes backwards"});
+      return Fail({ErrorCode::kCorruption, "offset " + std::to_string(next_) +
+                                               ": ingest time goes backwards"});
     }
     previous_time_ = view->ingest_time();
     current_ = *view;
@@ -219,7 +257,8 @@ class LogImpl final : public Log {
   Status Init();
 
   Result<AppendResult> Append(std::span<const Event> events) override;
-  Result<std::unique_ptr<Reader>> NewReader(uint64_t from, uint64_t to) override;
+  Result<std::unique_ptr<Reader>> NewReader(uint64_t from,
+                                            uint64_t to) override;
   Result<uint64_t> OffsetAtTime(Timestamp time) override;
   Result<Event> Read(uint64_t offset) override;
   Result<std::vector<uint64_t>> EntityOffsets(const EntityId& id, uint64_t from,
@@ -228,7 +267,13 @@ class LogImpl final : public Log {
   uint64_t last_offset() const override { return last_offset_.load(); }
   const std::string& store_id() const override { return store_id_; }
   Result<Stats> GetStats() override;
-  Result<VerifyReport> Verify(const std::function<void(uint64_t, uint64_t)>& progress) override;
+  Result<VerifyReport> Verify(
+      const std::function<void(uint64_t, uint64_t)>& progress) override;
+
+  Status WaitIndexed(uint64_t offset,
+                     std::chrono::steady_clock::time_point deadline) {
+    return index_->WaitIndexed(offset, deadline);
+  }
 
  private:
   // One Append call waiting to be committed.
@@ -236,7 +281,8 @@ class LogImpl final : public Log {
     std::span<const Event> events;
     size_t bytes = 0;
     bool done = false;
-    Result<AppendResult> result = MakeError(ErrorCode::kInternal, "not committed");
+    Result<AppendResult> result =
+        MakeError(ErrorCode::kInternal, "not committed");
     std::condition_variable cv;
   };
 
@@ -244,10 +290,15 @@ class LogImpl final : public Log {
   Status LoadOrCreateMeta();
   Status LoadBounds();
   Status LoadBoundsFromFiles(rocksdb::Iterator& it);
+  // Writes the records of `group`, at offsets from `first`, in one RocksDB
+  // write. Called by the group's leader only.
+  Status WriteGroup(const std::vector<Writer*>& group, uint64_t first,
+                    Timestamp ingest);
   Status CheckStart(uint64_t from) const;
   // The ingest time of the record at `offset`, read with a point lookup.
   Result<Timestamp> IngestTimeAt(uint64_t offset);
-  Result<std::string> Get(rocksdb::ColumnFamilyHandle* family, std::string_view key);
+  Result<std::string> Get(rocksdb::ColumnFamilyHandle* family,
+                          std::string_view key);
   void SyncLoop();
 
   const std::string dir_;
@@ -266,13 +317,23 @@ class LogImpl final : public Log {
   std::atomic<uint64_t> last_offset_{0};
 
   std::mutex mu_;
-  // Guarded by mu_: the queue of waiting appends; its front is the one committing.
+  // Guarded by mu_: the queue of waiting appends; its front is the one
+  // committing.
   std::deque<Writer*> writers_;
   // Guarded by mu_.
   Timestamp last_ingest_time_{};
   std::optional<Error> write_failure_;
 
-  // Durability kInterval: a thread fsyncs the WAL every interval until stopping_.
+  // Used by the leader of a group commit only (there is one at a time); members
+  // so that their memory is reused from one commit to the next.
+  rocksdb::WriteBatch batch_;
+  std::string scratch_;
+
+  // Destroyed before db_, which it uses.
+  std::unique_ptr<internal::EntityIndex> index_;
+
+  // Durability kInterval: a thread fsyncs the WAL every interval until
+  // stopping_.
   std::thread sync_thread_;
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
@@ -289,11 +350,17 @@ LogImpl::~LogImpl() {
     sync_thread_.join();
   }
   if (db_ == nullptr) return;
-  // A clean close leaves every acknowledged record on stable storage, whatever the mode.
-  if (!options_.read_only && options_.durability.mode != Durability::Mode::kSync) {
-    db_->SyncWAL().PermitUncheckedError();  // Nothing to report it to; verify would show.
+  // Indexes what is committed; closing the database then flushes the entries.
+  index_.reset();
+  // A clean close leaves every acknowledged record on stable storage, whatever
+  // the mode.
+  if (!options_.read_only &&
+      options_.durability.mode != Durability::Mode::kSync) {
+    db_->SyncWAL()
+        .PermitUncheckedError();  // Nothing to report it to; verify would show.
   }
-  for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+  for (auto* handle : handles_)
+    db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
   db_->Close().PermitUncheckedError();
 }
 
@@ -301,7 +368,11 @@ Status LogImpl::Init() {
   WMETA_RETURN_IF_ERROR(OpenDb());
   WMETA_RETURN_IF_ERROR(LoadOrCreateMeta());
   WMETA_RETURN_IF_ERROR(LoadBounds());
-  if (!options_.read_only && options_.durability.mode == Durability::Mode::kInterval) {
+  index_ = std::make_unique<internal::EntityIndex>(*db_, records_, entities_);
+  WMETA_RETURN_IF_ERROR(
+      index_->Start(last_offset_.load(), !options_.read_only));
+  if (!options_.read_only &&
+      options_.durability.mode == Durability::Mode::kInterval) {
     sync_thread_ = std::thread([this] { SyncLoop(); });
   }
   return {};
@@ -311,15 +382,20 @@ Status LogImpl::OpenDb() {
   fs::path dir(dir_);
   std::error_code ec;
   bool exists = fs::exists(dir, ec);
-  if (ec) return MakeError(ErrorCode::kIoError, "cannot access " + dir_ + ": " + ec.message());
+  if (ec)
+    return MakeError(ErrorCode::kIoError,
+                     "cannot access " + dir_ + ": " + ec.message());
   if (!exists) {
     if (options_.read_only || !options_.create_if_missing) {
       return MakeError(ErrorCode::kNotFound, "no data dir at " + dir_);
     }
     fs::create_directories(dir, ec);
-    if (ec) return MakeError(ErrorCode::kIoError, "cannot create " + dir_ + ": " + ec.message());
+    if (ec)
+      return MakeError(ErrorCode::kIoError,
+                       "cannot create " + dir_ + ": " + ec.message());
   } else if (!fs::is_directory(dir, ec)) {
-    return MakeError(ErrorCode::kUnsupportedFormat, dir_ + " is not a directory");
+    return MakeError(ErrorCode::kUnsupportedFormat,
+                     dir_ + " is not a directory");
   }
   rocksdb::DBOptions db_options = MakeDbOptions(options_, env_);
   if (fs::exists(dir / "CURRENT", ec)) {
@@ -327,16 +403,21 @@ Status LogImpl::OpenDb() {
     auto s = rocksdb::DB::ListColumnFamilies(db_options, dir_, &families);
     if (!s.ok()) return RocksError(s, "cannot read the store in " + dir_);
     for (const auto& family : families) {
-      if (family != rocksdb::kDefaultColumnFamilyName && family != internal::kRecordsFamily &&
+      if (family != rocksdb::kDefaultColumnFamilyName &&
+          family != internal::kRecordsFamily &&
           family != internal::kEntitiesFamily) {
-        return MakeError(ErrorCode::kUnsupportedFormat,
-                         dir_ + " is a RocksDB database but not a wmeta store (it has column "
-                                "family '" + family + "')");
+        return MakeError(
+            ErrorCode::kUnsupportedFormat,
+            dir_ +
+                " is a RocksDB database but not a wmeta store (it has column "
+                "family '" +
+                family + "')");
       }
     }
   } else if (!fs::is_empty(dir, ec)) {
-    return MakeError(ErrorCode::kUnsupportedFormat,
-                     dir_ + " is not a wmeta data dir: it is not empty and holds no store");
+    return MakeError(
+        ErrorCode::kUnsupportedFormat,
+        dir_ + " is not a wmeta data dir: it is not empty and holds no store");
   } else if (options_.read_only || !options_.create_if_missing) {
     return MakeError(ErrorCode::kNotFound, dir_ + " holds no wmeta store");
   }
@@ -349,14 +430,17 @@ Status LogImpl::OpenDb() {
   rocksdb::DB* db = nullptr;
   rocksdb::Status s =
       options_.read_only
-          ? rocksdb::DB::OpenForReadOnly(db_options, dir_, descriptors, &handles_, &db)
+          ? rocksdb::DB::OpenForReadOnly(db_options, dir_, descriptors,
+                                         &handles_, &db)
           : rocksdb::DB::Open(db_options, dir_, descriptors, &handles_, &db);
   if (!s.ok()) {
     if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-      return MakeError(ErrorCode::kBusy, dir_ + " is in use by another writer (" +
-                                             s.ToString() + ")");
+      return MakeError(
+          ErrorCode::kBusy,
+          dir_ + " is in use by another writer (" + s.ToString() + ")");
     }
-    if (s.IsInvalidArgument() && s.ToString().find("olumn famil") != std::string::npos) {
+    if (s.IsInvalidArgument() &&
+        s.ToString().find("olumn famil") != std::string::npos) {
       return MakeError(ErrorCode::kUnsupportedFormat,
                        dir_ + " is not a wmeta store: " + s.ToString());
     }
@@ -369,7 +453,8 @@ Status LogImpl::OpenDb() {
   return {};
 }
 
-Result<std::string> LogImpl::Get(rocksdb::ColumnFamilyHandle* family, std::string_view key) {
+Result<std::string> LogImpl::Get(rocksdb::ColumnFamilyHandle* family,
+                                 std::string_view key) {
   std::string value;
   auto s = db_->Get(rocksdb::ReadOptions(), family, ToSlice(key), &value);
   if (s.IsNotFound()) return MakeError(ErrorCode::kNotFound, "key not found");
@@ -383,19 +468,23 @@ Status LogImpl::LoadOrCreateMeta() {
     return std::unexpected(version.error());
   }
   if (!version) {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), records_));
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), records_));
     it->SeekToFirst();
     if (it->Valid() || options_.read_only) {
-      return MakeError(ErrorCode::kUnsupportedFormat,
-                       dir_ + " is not a wmeta store: it has no format version");
+      return MakeError(
+          ErrorCode::kUnsupportedFormat,
+          dir_ + " is not a wmeta store: it has no format version");
     }
-    // A new store, or one whose creation was interrupted before any record: initialise.
+    // A new store, or one whose creation was interrupted before any record:
+    // initialise.
     store_id_ = NewStoreId();
     rocksdb::WriteBatch batch;
     batch.Put(meta_, ToSlice(internal::kFormatVersionKey),
               std::to_string(internal::kFormatVersion));
     batch.Put(meta_, ToSlice(internal::kStoreIdKey), store_id_);
-    batch.Put(meta_, ToSlice(internal::kCreatedTimeKey), FormatTime(options_.clock->Now()));
+    batch.Put(meta_, ToSlice(internal::kCreatedTimeKey),
+              FormatTime(options_.clock->Now()));
     rocksdb::WriteOptions write;
     write.sync = true;
     auto s = db_->Write(write, &batch);
@@ -403,10 +492,12 @@ Status LogImpl::LoadOrCreateMeta() {
     return {};
   }
   uint32_t number = 0;
-  auto [end, ec] = std::from_chars(version->data(), version->data() + version->size(), number);
+  auto [end, ec] = std::from_chars(version->data(),
+                                   version->data() + version->size(), number);
   if (ec != std::errc() || end != version->data() + version->size()) {
-    return MakeError(ErrorCode::kUnsupportedFormat,
-                     dir_ + " has an unreadable format version '" + *version + "'");
+    return MakeError(
+        ErrorCode::kUnsupportedFormat,
+        dir_ + " has an unreadable format version '" + *version + "'");
   }
   if (number != internal::kFormatVersion) {
     return MakeError(ErrorCode::kUnsupportedFormat,
@@ -423,7 +514,8 @@ Status LogImpl::LoadOrCreateMeta() {
 }
 
 Status LogImpl::LoadBounds() {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), records_));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), records_));
   it->SeekToFirst();
   if (!it->Valid() && it->status().ok()) return {};  // no records yet
   std::optional<uint64_t> first, last;
@@ -433,7 +525,8 @@ Status LogImpl::LoadBounds() {
     if (it->Valid()) last = internal::DecodeOffsetKey(ToView(it->key()));
   }
   if (!it->status().ok()) {
-    // Let a reader (verify, above all) open a log whose first or last block is damaged.
+    // Let a reader (verify, above all) open a log whose first or last block is
+    // damaged.
     if (options_.read_only) return LoadBoundsFromFiles(*it);
     return RocksError(it->status(), "reading " + dir_);
   }
@@ -447,10 +540,12 @@ Status LogImpl::LoadBounds() {
   if (view) {
     last_ingest_time_ = view->ingest_time();
   } else if (!options_.read_only) {
-    // A writer must continue the ingest times and offsets from an intact last record.
-    return MakeError(ErrorCode::kCorruption,
-                     dir_ + ": the last record (offset " + std::to_string(*last) +
-                         ") is damaged: " + view.error().message + "; run wmeta verify");
+    // A writer must continue the ingest times and offsets from an intact last
+    // record.
+    return MakeError(
+        ErrorCode::kCorruption,
+        dir_ + ": the last record (offset " + std::to_string(*last) +
+            ") is damaged: " + view.error().message + "; run wmeta verify");
   }
   return {};
 }
@@ -467,11 +562,14 @@ Status LogImpl::LoadBoundsFromFiles(rocksdb::Iterator& it) {
     first = std::min(first.value_or(*smallest), *smallest);
     last = std::max(last.value_or(*largest), *largest);
   }
-  // Records newer than every table file are in the memtable, replayed from the WAL and
-  // readable; offsets only grow, so they all sort after the files' keys.
+  // Records newer than every table file are in the memtable, replayed from the
+  // WAL and readable; offsets only grow, so they all sort after the files'
+  // keys.
   for (it.Seek(OffsetKey(last.value_or(0) + 1)); it.Valid(); it.Next()) {
     last = internal::DecodeOffsetKey(ToView(it.key()));
-    if (!last) return MakeError(ErrorCode::kCorruption, dir_ + ": malformed record keys");
+    if (!last)
+      return MakeError(ErrorCode::kCorruption,
+                       dir_ + ": malformed record keys");
     if (!first) first = last;
   }
   if (!it.status().ok()) return RocksError(it.status(), "reading " + dir_);
@@ -482,11 +580,38 @@ Status LogImpl::LoadBoundsFromFiles(rocksdb::Iterator& it) {
   return {};
 }
 
+Status LogImpl::WriteGroup(const std::vector<Writer*>& group, uint64_t first,
+                           Timestamp ingest) {
+  batch_.Clear();
+  uint64_t offset = first;
+  char key[8];
+  for (Writer* w : group) {
+    for (const Event& e : w->events) {
+      // The WriteBatch copies what it is given, so one aligned scratch copy to
+      // patch is enough.
+      scratch_.assign(e.bytes());
+      auto* record = fb::GetMutableRecord(scratch_.data());
+      // Present by construction: Event verification requires both fields.
+      record->mutate_offset(offset);
+      record->mutate_ingest_time(ToUnixNanos(ingest));
+      internal::EncodeOffsetKey(offset, key);
+      batch_.Put(records_, rocksdb::Slice(key, sizeof(key)), scratch_);
+      ++offset;
+    }
+  }
+  rocksdb::WriteOptions write;
+  write.sync = options_.durability.mode == Durability::Mode::kSync;
+  auto s = db_->Write(write, &batch_);
+  if (!s.ok()) return RocksError(s, "appending to " + dir_);
+  return {};
+}
+
 Result<AppendResult> LogImpl::Append(std::span<const Event> events) {
   if (options_.read_only) {
     return MakeError(ErrorCode::kUnavailable, "the log was opened read-only");
   }
-  if (events.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty batch");
+  if (events.empty())
+    return MakeError(ErrorCode::kInvalidArgument, "empty batch");
 
   Writer self;
   self.events = events;
@@ -497,12 +622,14 @@ Result<AppendResult> LogImpl::Append(std::span<const Event> events) {
   while (!self.done && writers_.front() != &self) self.cv.wait(lock);
   if (self.done) return std::move(self.result);
 
-  // This append leads a group commit: it writes its own batch and those queued behind it.
+  // This append leads a group commit: it writes its own batch and those queued
+  // behind it.
   std::vector<Writer*> group;
   size_t group_bytes = 0;
   size_t group_events = 0;
   for (Writer* w : writers_) {
-    if (!group.empty() && group_bytes + w->bytes > options_.max_group_bytes) break;
+    if (!group.empty() && group_bytes + w->bytes > options_.max_group_bytes)
+      break;
     group.push_back(w);
     group_bytes += w->bytes;
     group_events += w->events.size();
@@ -512,49 +639,34 @@ Result<AppendResult> LogImpl::Append(std::span<const Event> events) {
   Timestamp ingest = std::max(options_.clock->Now(), last_ingest_time_);
   lock.unlock();
 
-  // Only the front of the queue gets here, so building the batch needs no lock.
-  uint64_t offset = first;
+  // Only the front of the queue gets here, so writing needs no lock.
   if (!failure) {
-    // Room for the records plus their keys and index entries.
-    rocksdb::WriteBatch batch(group_bytes + 64 * group_events);
-    std::string scratch;
-    for (Writer* w : group) {
-      for (const Event& e : w->events) {
-        scratch.assign(e.bytes());
-        auto* record = fb::GetMutableRecord(scratch.data());
-        // Present by construction: Event verification requires both fields.
-        record->mutate_offset(offset);
-        record->mutate_ingest_time(ToUnixNanos(ingest));
-        EventView view = e.view();
-        batch.Put(records_, OffsetKey(offset), scratch);
-        batch.Put(entities_, EntityKey(view.kind(), view.id(), offset), rocksdb::Slice());
-        ++offset;
-      }
-    }
-    rocksdb::WriteOptions write;
-    write.sync = options_.durability.mode == Durability::Mode::kSync;
-    auto s = db_->Write(write, &batch);
-    if (!s.ok()) failure = FromRocks(s, "appending to " + dir_);
+    auto written = WriteGroup(group, first, ingest);
+    if (!written) failure = written.error();
   }
 
   lock.lock();
   if (failure) {
-    // The outcome of a failed write is unknown (it may reach the disk), so no later write
-    // may reuse its offsets: the log stays failed until it is reopened and recovers.
-    if (!write_failure_) write_failure_ = Error{ErrorCode::kUnavailable,
-                                                "the log failed a write and must be reopened (" +
-                                                    failure->ToString() + ")"};
+    // The outcome of a failed write is unknown (it may reach the disk), so no
+    // later write may reuse its offsets: the log stays failed until it is
+    // reopened and recovers.
+    if (!write_failure_)
+      write_failure_ = Error{ErrorCode::kUnavailable,
+                             "the log failed a write and must be reopened (" +
+                                 failure->ToString() + ")"};
   } else {
-    last_offset_.store(offset - 1);
+    last_offset_.store(first + group_events - 1);
     last_ingest_time_ = ingest;
+    index_->Committed(first + group_events - 1);
   }
   uint64_t next = first;
   for (Writer* w : group) {
     if (failure) {
       w->result = std::unexpected(*failure);
     } else {
-      w->result = AppendResult{next, next + w->events.size() - 1, ingest,
-                               options_.durability.mode == Durability::Mode::kSync};
+      w->result =
+          AppendResult{next, next + w->events.size() - 1, ingest,
+                       options_.durability.mode == Durability::Mode::kSync};
       next += w->events.size();
     }
     w->done = true;
@@ -569,14 +681,15 @@ Status LogImpl::CheckStart(uint64_t from) const {
   uint64_t first = first_offset_.load();
   uint64_t last = last_offset_.load();
   if (from < first) {
-    return MakeError(ErrorCode::kOutOfRange, "offset " + std::to_string(from) +
-                                                 " is below the first available offset " +
-                                                 std::to_string(first));
+    return MakeError(ErrorCode::kOutOfRange,
+                     "offset " + std::to_string(from) +
+                         " is below the first available offset " +
+                         std::to_string(first));
   }
   if (from > last + 1) {
-    return MakeError(ErrorCode::kFutureOffset, "offset " + std::to_string(from) +
-                                                   " is beyond the last offset " +
-                                                   std::to_string(last));
+    return MakeError(ErrorCode::kFutureOffset,
+                     "offset " + std::to_string(from) +
+                         " is beyond the last offset " + std::to_string(last));
   }
   return {};
 }
@@ -584,8 +697,9 @@ Status LogImpl::CheckStart(uint64_t from) const {
 Result<std::unique_ptr<Reader>> LogImpl::NewReader(uint64_t from, uint64_t to) {
   WMETA_RETURN_IF_ERROR(CheckStart(from));
   if (to < from) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "empty range: " + std::to_string(to) + " < " + std::to_string(from));
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        "empty range: " + std::to_string(to) + " < " + std::to_string(from));
   }
   // Read the bound first: the iterator, created after, sees at least this much.
   uint64_t last = std::min(to, last_offset_.load());
@@ -596,22 +710,25 @@ Result<Timestamp> LogImpl::IngestTimeAt(uint64_t offset) {
   auto value = Get(records_, OffsetKey(offset));
   if (!value) {
     if (value.error().code == ErrorCode::kNotFound) {
-      return MakeError(ErrorCode::kCorruption,
-                       "offset " + std::to_string(offset) + " is missing from the log");
+      return MakeError(
+          ErrorCode::kCorruption,
+          "offset " + std::to_string(offset) + " is missing from the log");
     }
     return std::unexpected(value.error());
   }
   AlignedCopy aligned;
   auto view = EventView::Verify(aligned.Align(*value));
   if (!view) {
-    return MakeError(ErrorCode::kCorruption,
-                     "offset " + std::to_string(offset) + ": " + view.error().message);
+    return MakeError(
+        ErrorCode::kCorruption,
+        "offset " + std::to_string(offset) + ": " + view.error().message);
   }
   return view->ingest_time();
 }
 
 Result<uint64_t> LogImpl::OffsetAtTime(Timestamp time) {
-  // Ingest times never decrease with the offset, so the answer is a partition point.
+  // Ingest times never decrease with the offset, so the answer is a partition
+  // point.
   uint64_t lo = first_offset_.load();
   uint64_t hi = last_offset_.load() + 1;
   while (lo < hi) {
@@ -629,52 +746,40 @@ Result<uint64_t> LogImpl::OffsetAtTime(Timestamp time) {
 Result<Event> LogImpl::Read(uint64_t offset) {
   WMETA_RETURN_IF_ERROR(CheckStart(offset));
   if (offset > last_offset_.load()) {
-    return MakeError(ErrorCode::kFutureOffset, "offset " + std::to_string(offset) +
-                                                   " is beyond the last offset " +
-                                                   std::to_string(last_offset_.load()));
+    return MakeError(ErrorCode::kFutureOffset,
+                     "offset " + std::to_string(offset) +
+                         " is beyond the last offset " +
+                         std::to_string(last_offset_.load()));
   }
   auto value = Get(records_, OffsetKey(offset));
   if (!value) {
     if (value.error().code == ErrorCode::kNotFound) {
-      return MakeError(ErrorCode::kCorruption,
-                       "offset " + std::to_string(offset) + " is missing from the log");
+      return MakeError(
+          ErrorCode::kCorruption,
+          "offset " + std::to_string(offset) + " is missing from the log");
     }
     return std::unexpected(value.error());
   }
   auto event = Event::FromBytes(std::move(*value));
   if (!event) {
-    return MakeError(ErrorCode::kCorruption,
-                     "offset " + std::to_string(offset) + ": " + event.error().message);
+    return MakeError(
+        ErrorCode::kCorruption,
+        "offset " + std::to_string(offset) + ": " + event.error().message);
   }
   if (event->view().offset() != offset) {
-    return MakeError(ErrorCode::kCorruption, "offset " + std::to_string(offset) +
-                                                 ": record says offset " +
-                                                 std::to_string(event->view().offset()));
+    return MakeError(ErrorCode::kCorruption,
+                     "offset " + std::to_string(offset) +
+                         ": record says offset " +
+                         std::to_string(event->view().offset()));
   }
   return event;
 }
 
-Result<std::vector<uint64_t>> LogImpl::EntityOffsets(const EntityId& id, uint64_t from,
+Result<std::vector<uint64_t>> LogImpl::EntityOffsets(const EntityId& id,
+                                                     uint64_t from,
                                                      uint64_t to) {
-  std::vector<uint64_t> offsets;
-  from = std::max(from, first_offset_.load());
-  to = std::min(to, last_offset_.load());
-  if (from > to) return offsets;
-  std::string upper = EntityKey(id.kind, id.id, to + 1);
-  rocksdb::Slice upper_slice = ToSlice(upper);
-  rocksdb::ReadOptions read;
-  read.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, entities_));
-  for (it->Seek(EntityKey(id.kind, id.id, from)); it->Valid(); it->Next()) {
-    auto parts = internal::DecodeEntityKey(ToView(it->key()));
-    if (!parts) {
-      return MakeError(ErrorCode::kCorruption,
-                       "malformed index entry for " + id.ToString() + " in " + dir_);
-    }
-    offsets.push_back(parts->offset);
-  }
-  if (!it->status().ok()) return RocksError(it->status(), "reading the index of " + dir_);
-  return offsets;
+  return index_->Offsets(id, std::max(from, first_offset_.load()), to,
+                         last_offset_.load());
 }
 
 Result<Stats> LogImpl::GetStats() {
@@ -684,25 +789,32 @@ Result<Stats> LogImpl::GetStats() {
   stats.first_offset = first_offset_.load();
   stats.last_offset = last_offset_.load();
   stats.durability = options_.durability.ToString();
+  stats.indexed_offset = index_->watermark();
   if (stats.last_offset >= stats.first_offset) {
     stats.record_count = stats.last_offset - stats.first_offset + 1;
-    WMETA_ASSIGN_OR_RETURN(stats.first_ingest_time, IngestTimeAt(stats.first_offset));
-    WMETA_ASSIGN_OR_RETURN(stats.last_ingest_time, IngestTimeAt(stats.last_offset));
+    WMETA_ASSIGN_OR_RETURN(stats.first_ingest_time,
+                           IngestTimeAt(stats.first_offset));
+    WMETA_ASSIGN_OR_RETURN(stats.last_ingest_time,
+                           IngestTimeAt(stats.last_offset));
   }
   WMETA_ASSIGN_OR_RETURN(stats.bytes_on_disk, DirectoryBytes(dir_));
   return stats;
 }
 
-Result<VerifyReport> LogImpl::Verify(const std::function<void(uint64_t, uint64_t)>& progress) {
-  return internal::VerifyLog(*db_, records_, entities_, first_offset_.load(), last_offset_.load(),
+Result<VerifyReport> LogImpl::Verify(
+    const std::function<void(uint64_t, uint64_t)>& progress) {
+  return internal::VerifyLog(*db_, records_, entities_, first_offset_.load(),
+                             last_offset_.load(), index_->watermark(),
                              progress);
 }
 
 void LogImpl::SyncLoop() {
   std::unique_lock lock(sync_mu_);
-  while (!sync_cv_.wait_for(lock, options_.durability.interval, [this] { return stopping_; })) {
+  while (!sync_cv_.wait_for(lock, options_.durability.interval,
+                            [this] { return stopping_; })) {
     lock.unlock();
-    // A failed sync leaves the data in the OS cache; the next round tries again.
+    // A failed sync leaves the data in the OS cache; the next round tries
+    // again.
     db_->SyncWAL().PermitUncheckedError();
     lock.lock();
   }
@@ -718,7 +830,8 @@ Result<Durability> Durability::Parse(std::string_view text) {
     std::string_view ms = text.substr(kInterval.size());
     int64_t value = 0;
     auto [end, ec] = std::from_chars(ms.data(), ms.data() + ms.size(), value);
-    if (ec == std::errc() && end == ms.data() + ms.size() && value >= 1 && value <= 60000) {
+    if (ec == std::errc() && end == ms.data() + ms.size() && value >= 1 &&
+        value <= 60000) {
       return Durability{Mode::kInterval, std::chrono::milliseconds(value)};
     }
   }
@@ -739,17 +852,24 @@ std::string Durability::ToString() const {
   return "unknown";
 }
 
-Result<std::unique_ptr<Log>> Log::Open(const std::string& dir, const Options& options) {
+Result<std::unique_ptr<Log>> Log::Open(const std::string& dir,
+                                       const Options& options) {
   return internal::OpenWithEnv(dir, options, nullptr);
 }
 
 namespace internal {
 
-Result<std::unique_ptr<Log>> OpenWithEnv(const std::string& dir, const Options& options,
-                                                rocksdb::Env* env) {
+Result<std::unique_ptr<Log>> OpenWithEnv(const std::string& dir,
+                                         const Options& options,
+                                         rocksdb::Env* env) {
   auto log = std::make_unique<LogImpl>(dir, options, env);
   WMETA_RETURN_IF_ERROR(log->Init());
   return log;
+}
+
+Status WaitIndexed(Log& log, uint64_t offset,
+                   std::chrono::steady_clock::time_point deadline) {
+  return static_cast<LogImpl&>(log).WaitIndexed(offset, deadline);
 }
 
 }  // namespace internal

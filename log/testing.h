@@ -4,6 +4,7 @@
 
 #include <rocksdb/env.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -11,9 +12,15 @@
 
 namespace wmeta::log::internal {
 
-// Log::Open with RocksDB's file access going through `env` (a fault-injecting one in
-// tests). `env` must outlive the Log.
-Result<std::unique_ptr<Log>> OpenWithEnv(const std::string& dir, const Options& options,
-                                                rocksdb::Env* env);
+// Log::Open with RocksDB's file access going through `env` (a fault-injecting
+// one in tests). `env` must outlive the Log.
+Result<std::unique_ptr<Log>> OpenWithEnv(const std::string& dir,
+                                         const Options& options,
+                                         rocksdb::Env* env);
+
+// Blocks until `log`'s per-entity index covers `offset` (see entity_index.h),
+// or fails at `deadline`. `log` must come from Log::Open or OpenWithEnv.
+Status WaitIndexed(Log& log, uint64_t offset,
+                   std::chrono::steady_clock::time_point deadline);
 
 }  // namespace wmeta::log::internal

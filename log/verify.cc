@@ -13,7 +13,9 @@
 namespace wmeta::log::internal {
 namespace {
 
-std::string_view ToView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+std::string_view ToView(const rocksdb::Slice& s) {
+  return {s.data(), s.size()};
+}
 
 std::string Hex(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -27,13 +29,15 @@ std::string Hex(std::string_view bytes) {
 }
 
 std::string Range(uint64_t first, uint64_t last) {
-  return first == last ? "offset " + std::to_string(first)
-                       : "offsets " + std::to_string(first) + ".." + std::to_string(last);
+  return first == last
+             ? "offset " + std::to_string(first)
+             : "offsets " + std::to_string(first) + ".." + std::to_string(last);
 }
 
 // A non-zero digest of an entity id; 0 marks "no intact record here".
 uint64_t EntityDigest(Kind kind, std::string_view id) {
-  uint64_t h = std::hash<std::string_view>()(id) * 31 + static_cast<uint64_t>(kind);
+  uint64_t h =
+      std::hash<std::string_view>()(id) * 31 + static_cast<uint64_t>(kind);
   return h | 1;
 }
 
@@ -41,16 +45,18 @@ class Checker {
  public:
   Checker(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* records,
           rocksdb::ColumnFamilyHandle* entities, uint64_t first, uint64_t last,
+          uint64_t indexed,
           const std::function<void(uint64_t, uint64_t)>& progress)
       : db_(db),
         records_(records),
         entities_(entities),
         first_(first),
         last_(last),
+        indexed_(indexed),
         progress_(progress) {
     uint64_t count = last >= first ? last - first + 1 : 0;
     digests_.assign(count, 0);
-    indexed_.assign(count, false);
+    has_entry_.assign(count, false);
   }
 
   VerifyReport Run() {
@@ -69,7 +75,9 @@ class Checker {
     }
   }
 
-  bool InLog(uint64_t offset) const { return offset >= first_ && offset <= last_; }
+  bool InLog(uint64_t offset) const {
+    return offset >= first_ && offset <= last_;
+  }
 
   void CheckRecords() {
     rocksdb::ReadOptions read;
@@ -83,8 +91,8 @@ class Checker {
     while (true) {
       if (!it->Valid()) {
         if (it->status().ok()) break;
-        // Unreadable data (a damaged block): report it and look for where readable
-        // records resume, probing further and further ahead.
+        // Unreadable data (a damaged block): report it and look for where
+        // readable records resume, probing further and further ahead.
         std::string error = it->status().ToString();
         std::optional<uint64_t> resume;
         for (uint64_t step = 1; expected + step <= last_; step *= 2) {
@@ -110,9 +118,11 @@ class Checker {
         continue;
       }
       if (*offset > expected) {
-        Problem(expected, Range(expected, *offset - 1) + " missing (the log must be dense)");
+        Problem(expected, Range(expected, *offset - 1) +
+                              " missing (the log must be dense)");
       } else if (*offset < expected) {
-        Problem(*offset, "record below the first offset " + std::to_string(first_));
+        Problem(*offset,
+                "record below the first offset " + std::to_string(first_));
       }
       CheckRecord(*offset, ToView(it->value()), aligned, previous_time);
       expected = std::max(expected, *offset + 1);
@@ -121,15 +131,17 @@ class Checker {
       }
       it->Next();
     }
-    if (expected <= last_) Problem(expected, Range(expected, last_) + " missing at the end");
+    if (expected <= last_)
+      Problem(expected, Range(expected, last_) + " missing at the end");
     if (progress_) progress_(report_.records_checked, digests_.size());
   }
 
-  void CheckRecord(uint64_t offset, std::string_view value, std::vector<uint64_t>& aligned,
-                   Timestamp& previous_time) {
+  void CheckRecord(uint64_t offset, std::string_view value,
+                   std::vector<uint64_t>& aligned, Timestamp& previous_time) {
     aligned.resize((value.size() + 7) / 8);
     std::memcpy(aligned.data(), value.data(), value.size());
-    auto view = EventView::Verify({reinterpret_cast<const uint8_t*>(aligned.data()), value.size()});
+    auto view = EventView::Verify(
+        {reinterpret_cast<const uint8_t*>(aligned.data()), value.size()});
     if (!view) {
       Problem(offset, view.error().message);
       return;
@@ -140,10 +152,12 @@ class Checker {
     }
     if (view->ingest_time() < previous_time) {
       Problem(offset, "ingest time " + FormatTime(view->ingest_time()) +
-                          " is earlier than the previous record's " + FormatTime(previous_time));
+                          " is earlier than the previous record's " +
+                          FormatTime(previous_time));
     }
     previous_time = view->ingest_time();
-    if (InLog(offset)) digests_[offset - first_] = EntityDigest(view->kind(), view->id());
+    if (InLog(offset))
+      digests_[offset - first_] = EntityDigest(view->kind(), view->id());
   }
 
   void CheckIndex() {
@@ -151,26 +165,34 @@ class Checker {
     read.fill_cache = false;
     std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(read, entities_));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (ToView(it->key()) == kIndexWatermarkKey) continue;
       ++report_.index_entries_checked;
       auto parts = DecodeEntityKey(ToView(it->key()));
       if (!parts) {
         Problem(0, "malformed index key " + Hex(ToView(it->key())));
         continue;
       }
-      std::string entity = EntityId{parts->kind, std::string(parts->id)}.ToString();
+      std::string entity =
+          EntityId{parts->kind, std::string(parts->id)}.ToString();
       if (!InLog(parts->offset)) {
-        Problem(parts->offset, "index entry for " + entity + " points outside the log");
+        Problem(parts->offset,
+                "index entry for " + entity + " points outside the log");
         continue;
       }
       uint64_t slot = parts->offset - first_;
-      if (digests_[slot] != 0 && digests_[slot] != EntityDigest(parts->kind, parts->id)) {
-        Problem(parts->offset, "index entry for " + entity + " but the record is about another entity");
+      if (digests_[slot] != 0 &&
+          digests_[slot] != EntityDigest(parts->kind, parts->id)) {
+        Problem(parts->offset, "index entry for " + entity +
+                                   " but the record is about another entity");
       }
-      indexed_[slot] = true;
+      has_entry_[slot] = true;
     }
-    if (!it->status().ok()) Problem(0, "unreadable index: " + it->status().ToString());
-    for (uint64_t slot = 0; slot < digests_.size(); ++slot) {
-      if (digests_[slot] != 0 && !indexed_[slot]) {
+    if (!it->status().ok())
+      Problem(0, "unreadable index: " + it->status().ToString());
+    // Records above the watermark are not indexed yet: that is not damage.
+    for (uint64_t slot = 0; slot < digests_.size() && first_ + slot <= indexed_;
+         ++slot) {
+      if (digests_[slot] != 0 && !has_entry_[slot]) {
         Problem(first_ + slot, "record has no index entry");
       }
     }
@@ -181,21 +203,22 @@ class Checker {
   rocksdb::ColumnFamilyHandle* entities_;
   const uint64_t first_;
   const uint64_t last_;
+  const uint64_t indexed_;
   const std::function<void(uint64_t, uint64_t)>& progress_;
-  // Per offset in [first_, last_]: the digest of the intact record's entity, and whether
-  // an index entry points at it.
+  // Per offset in [first_, last_]: the digest of the intact record's entity,
+  // and whether an index entry points at it.
   std::vector<uint64_t> digests_;
-  std::vector<bool> indexed_;
+  std::vector<bool> has_entry_;
   VerifyReport report_;
 };
 
 }  // namespace
 
-Result<VerifyReport> VerifyLog(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* records,
-                               rocksdb::ColumnFamilyHandle* entities, uint64_t first,
-                               uint64_t last,
-                               const std::function<void(uint64_t, uint64_t)>& progress) {
-  return Checker(db, records, entities, first, last, progress).Run();
+Result<VerifyReport> VerifyLog(
+    rocksdb::DB& db, rocksdb::ColumnFamilyHandle* records,
+    rocksdb::ColumnFamilyHandle* entities, uint64_t first, uint64_t last,
+    uint64_t indexed, const std::function<void(uint64_t, uint64_t)>& progress) {
+  return Checker(db, records, entities, first, last, indexed, progress).Run();
 }
 
 }  // namespace wmeta::log::internal

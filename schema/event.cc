@@ -19,16 +19,19 @@ std::string_view EventTypeName(EventType type) {
 }
 
 Result<EventView> EventView::Verify(std::span<const uint8_t> bytes) {
-  // FlatBuffers checks alignment relative to the buffer's start only; the reads it then
-  // allows need the start itself aligned.
+  // FlatBuffers checks alignment relative to the buffer's start only; the reads
+  // it then allows need the start itself aligned.
   if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint64_t) != 0) {
-    return MakeError(ErrorCode::kInvalidArgument, "record bytes are not 8-byte aligned");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "record bytes are not 8-byte aligned");
   }
   if (bytes.size() > kMaxRecordBytes) {
-    return Corrupt("record of " + std::to_string(bytes.size()) + " bytes exceeds the " +
-                   std::to_string(kMaxRecordBytes) + "-byte limit");
+    return Corrupt("record of " + std::to_string(bytes.size()) +
+                   " bytes exceeds the " + std::to_string(kMaxRecordBytes) +
+                   "-byte limit");
   }
-  if (bytes.size() < sizeof(flatbuffers::uoffset_t) + flatbuffers::kFileIdentifierLength ||
+  if (bytes.size() <
+          sizeof(flatbuffers::uoffset_t) + flatbuffers::kFileIdentifierLength ||
       !fb::RecordBufferHasIdentifier(bytes.data())) {
     return Corrupt("not a wmeta record (missing identifier WMR1)");
   }
@@ -40,9 +43,10 @@ Result<EventView> EventView::Verify(std::span<const uint8_t> bytes) {
   if (!record->offset().has_value() || !record->ingest_time().has_value()) {
     return Corrupt("record lacks its offset or ingest_time field");
   }
-  if (record->source()->size() == 0 || record->source()->size() > kMaxSourceBytes) {
-    return Corrupt("record source must have 1 to " + std::to_string(kMaxSourceBytes) +
-                   " bytes");
+  if (record->source()->size() == 0 ||
+      record->source()->size() > kMaxSourceBytes) {
+    return Corrupt("record source must have 1 to " +
+                   std::to_string(kMaxSourceBytes) + " bytes");
   }
   auto kind = static_cast<uint8_t>(record->entity_type());
   if (!KindFromValue(kind)) {
@@ -62,13 +66,15 @@ EventView EventView::FromVerified(std::span<const uint8_t> bytes) {
 }
 
 std::string_view EventView::id() const {
-  return VisitEntity(*record_, [](const auto& entity) { return entity.id()->string_view(); });
+  return VisitEntity(
+      *record_, [](const auto& entity) { return entity.id()->string_view(); });
 }
 
 std::string_view EventView::name() const {
   return VisitEntity(*record_, [](const auto& entity) -> std::string_view {
     if constexpr (requires { entity.name(); }) {
-      return entity.name() != nullptr ? entity.name()->string_view() : std::string_view();
+      return entity.name() != nullptr ? entity.name()->string_view()
+                                      : std::string_view();
     } else {
       return {};
     }
@@ -76,12 +82,13 @@ std::string_view EventView::name() const {
 }
 
 Result<Event> Event::FromBytes(std::string bytes) {
-  WMETA_RETURN_IF_ERROR(
-      EventView::Verify({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}));
+  WMETA_RETURN_IF_ERROR(EventView::Verify(
+      {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}));
   return Event(std::move(bytes));
 }
 
-Result<Event> EventBuilder::FinishUnion(std::string_view source, EventType type, Kind kind,
+Result<Event> EventBuilder::FinishUnion(std::string_view source, EventType type,
+                                        Kind kind,
                                         flatbuffers::Offset<void> entity,
                                         Timestamp observed) {
   auto source_offset = fbb_.CreateString(source);
@@ -94,10 +101,12 @@ Result<Event> EventBuilder::FinishUnion(std::string_view source, EventType type,
   record.add_entity_type(static_cast<fb::Entity>(kind));
   record.add_entity(entity);
   fb::FinishRecordBuffer(fbb_, record.Finish());
-  std::string bytes(reinterpret_cast<const char*>(fbb_.GetBufferPointer()), fbb_.GetSize());
+  std::string bytes(reinterpret_cast<const char*>(fbb_.GetBufferPointer()),
+                    fbb_.GetSize());
   fbb_.Clear();
   auto event = Event::FromBytes(std::move(bytes));
-  if (!event) return MakeError(ErrorCode::kInvalidArgument, event.error().message);
+  if (!event)
+    return MakeError(ErrorCode::kInvalidArgument, event.error().message);
   return event;
 }
 

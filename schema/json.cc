@@ -4,10 +4,10 @@
 #include <flatbuffers/reflection.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <array>
 #include <boost/json.hpp>
 #include <charconv>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -60,18 +60,24 @@ std::string_view JsonKindName(const bj::value& v) {
   return "a value";
 }
 
-std::unexpected<Error> WrongType(const std::string& path, std::string_view expected,
+std::unexpected<Error> WrongType(const std::string& path,
+                                 std::string_view expected,
                                  const bj::value& got) {
   return Invalid(path + ": expected " + std::string(expected) + ", got " +
                  std::string(JsonKindName(got)));
 }
 
-bool IsInteger(BaseType t) { return t >= BaseType::Byte && t <= BaseType::ULong; }
-bool IsFloat(BaseType t) { return t == BaseType::Float || t == BaseType::Double; }
+bool IsInteger(BaseType t) {
+  return t >= BaseType::Byte && t <= BaseType::ULong;
+}
+bool IsFloat(BaseType t) {
+  return t == BaseType::Float || t == BaseType::Double;
+}
 
-// Checks an integer against the range of the field's type, so the error can name the
-// field (FlatBuffers' own check cannot).
-Result<bj::value> CheckRange(BaseType type, const bj::value& value, const std::string& path) {
+// Checks an integer against the range of the field's type, so the error can
+// name the field (FlatBuffers' own check cannot).
+Result<bj::value> CheckRange(BaseType type, const bj::value& value,
+                             const std::string& path) {
   struct Bounds {
     int64_t min;
     uint64_t max;
@@ -103,10 +109,11 @@ Result<bj::value> CheckRange(BaseType type, const bj::value& value, const std::s
       b = {0, UINT64_MAX};
       break;
   }
-  bool ok = value.is_int64() ? value.get_int64() >= b.min &&
-                                   (value.get_int64() < 0 ||
-                                    static_cast<uint64_t>(value.get_int64()) <= b.max)
-                             : value.get_uint64() <= b.max;
+  bool ok = value.is_int64()
+                ? value.get_int64() >= b.min &&
+                      (value.get_int64() < 0 ||
+                       static_cast<uint64_t>(value.get_int64()) <= b.max)
+                : value.get_uint64() <= b.max;
   if (!ok) {
     return Invalid(path + ": " + bj::serialize(value) + " is out of range [" +
                    std::to_string(b.min) + ", " + std::to_string(b.max) + "]");
@@ -114,8 +121,8 @@ Result<bj::value> CheckRange(BaseType type, const bj::value& value, const std::s
   return value;
 }
 
-// JSON text for `value`. Doubles print in their shortest exact form ("150.5", not
-// Boost 1.81's "1.505E2").
+// JSON text for `value`. Doubles print in their shortest exact form ("150.5",
+// not Boost 1.81's "1.505E2").
 void Serialize(const bj::value& value, std::string& out) {
   switch (value.kind()) {
     case bj::kind::object: {
@@ -144,7 +151,8 @@ void Serialize(const bj::value& value, std::string& out) {
     }
     case bj::kind::double_: {
       char buf[32];
-      auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value.get_double());
+      auto [end, ec] =
+          std::to_chars(buf, buf + sizeof(buf), value.get_double());
       out.append(buf, ec == std::errc() ? end : buf);
       return;
     }
@@ -160,8 +168,9 @@ std::string Serialize(const bj::value& value) {
   return out;
 }
 
-// Translates between the user-facing JSON and the JSON FlatBuffers' parser and generator
-// speak, walking the reflection schema. Generic: no knowledge of particular fields.
+// Translates between the user-facing JSON and the JSON FlatBuffers' parser and
+// generator speak, walking the reflection schema. Generic: no knowledge of
+// particular fields.
 class Translator {
  public:
   explicit Translator(const reflection::Schema& schema) : schema_(schema) {}
@@ -171,7 +180,8 @@ class Translator {
   }
 
   // User JSON object `in` of table `table` into parser JSON.
-  Result<bj::object> TableIn(const reflection::Object& table, const bj::object& in,
+  Result<bj::object> TableIn(const reflection::Object& table,
+                             const bj::object& in,
                              const std::string& path) const {
     bj::object out;
     for (const auto& [key, value] : in) {
@@ -180,12 +190,14 @@ class Translator {
         return Invalid(Join(path, key) + ": unknown field");
       }
       if (value.is_null()) continue;
-      WMETA_ASSIGN_OR_RETURN(bj::value converted, FieldIn(*field, value, Join(path, key)));
+      WMETA_ASSIGN_OR_RETURN(bj::value converted,
+                             FieldIn(*field, value, Join(path, key)));
       out.emplace(key, std::move(converted));
     }
     for (const auto* field : *table.fields()) {
       if (field->required() && !out.contains(field->name()->string_view())) {
-        return Invalid(Join(path, field->name()->string_view()) + ": missing required field");
+        return Invalid(Join(path, field->name()->string_view()) +
+                       ": missing required field");
       }
     }
     return out;
@@ -200,7 +212,8 @@ class Translator {
   }
 
  private:
-  Result<bj::value> FieldIn(const reflection::Field& field, const bj::value& value,
+  Result<bj::value> FieldIn(const reflection::Field& field,
+                            const bj::value& value,
                             const std::string& path) const {
     if (HasAttribute(field, kTimeAttribute)) {
       if (value.is_string()) {
@@ -221,16 +234,18 @@ class Translator {
     out.reserve(value.get_array().size());
     size_t i = 0;
     for (const auto& item : value.get_array()) {
-      WMETA_ASSIGN_OR_RETURN(
-          bj::value converted,
-          ElementIn(type.element(), type.index(), item, path + "[" + std::to_string(i++) + "]"));
+      WMETA_ASSIGN_OR_RETURN(bj::value converted,
+                             ElementIn(type.element(), type.index(), item,
+                                       path + "[" + std::to_string(i++) + "]"));
       out.push_back(std::move(converted));
     }
     return bj::value(std::move(out));
   }
 
-  // A wmeta_map field: {"k":v,...} becomes [{"key":"k","value":v},...] sorted by key.
-  Result<bj::value> MapIn(const reflection::Field& field, const bj::value& value,
+  // A wmeta_map field: {"k":v,...} becomes [{"key":"k","value":v},...] sorted
+  // by key.
+  Result<bj::value> MapIn(const reflection::Field& field,
+                          const bj::value& value,
                           const std::string& path) const {
     if (!value.is_object()) return WrongType(path, "an object", value);
     const reflection::Object& pair = Object(field.type()->index());
@@ -238,19 +253,23 @@ class Translator {
     bj::array out;
     for (const auto& [key, v] : value.get_object()) {
       if (v.is_null()) continue;
-      WMETA_ASSIGN_OR_RETURN(bj::value converted,
-                             FieldIn(*value_field, v, path + "[\"" + std::string(key) + "\"]"));
+      WMETA_ASSIGN_OR_RETURN(
+          bj::value converted,
+          FieldIn(*value_field, v, path + "[\"" + std::string(key) + "\"]"));
       out.push_back(bj::object{{"key", key}, {"value", std::move(converted)}});
     }
-    std::sort(out.begin(), out.end(), [](const bj::value& a, const bj::value& b) {
-      return a.at("key").get_string() < b.at("key").get_string();
-    });
+    std::sort(out.begin(), out.end(),
+              [](const bj::value& a, const bj::value& b) {
+                return a.at("key").get_string() < b.at("key").get_string();
+              });
     return bj::value(std::move(out));
   }
 
-  // A scalar, string or table value (a field's, or a vector element's). `index` names the
-  // table of an Obj and the enum of an enum-typed integer, and is -1 otherwise.
-  Result<bj::value> ElementIn(BaseType type, int32_t index, const bj::value& value,
+  // A scalar, string or table value (a field's, or a vector element's). `index`
+  // names the table of an Obj and the enum of an enum-typed integer, and is -1
+  // otherwise.
+  Result<bj::value> ElementIn(BaseType type, int32_t index,
+                              const bj::value& value,
                               const std::string& path) const {
     if (type == BaseType::Bool) {
       if (!value.is_bool()) return WrongType(path, "true or false", value);
@@ -262,12 +281,14 @@ class Translator {
     }
     if (type == BaseType::Obj) {
       if (!value.is_object()) return WrongType(path, "an object", value);
-      WMETA_ASSIGN_OR_RETURN(bj::object table, TableIn(Object(index), value.get_object(), path));
+      WMETA_ASSIGN_OR_RETURN(bj::object table,
+                             TableIn(Object(index), value.get_object(), path));
       return bj::value(std::move(table));
     }
     if (IsInteger(type) && index >= 0) return EnumIn(index, value, path);
     if (IsInteger(type)) {
-      if (!value.is_int64() && !value.is_uint64()) return WrongType(path, "an integer", value);
+      if (!value.is_int64() && !value.is_uint64())
+        return WrongType(path, "an integer", value);
       return CheckRange(type, value, path);
     }
     if (IsFloat(type)) {
@@ -279,7 +300,8 @@ class Translator {
 
   Result<bj::value> EnumIn(int32_t index, const bj::value& value,
                            const std::string& path) const {
-    const reflection::Enum& def = *schema_.enums()->Get(static_cast<flatbuffers::uoffset_t>(index));
+    const reflection::Enum& def =
+        *schema_.enums()->Get(static_cast<flatbuffers::uoffset_t>(index));
     if (value.is_string()) {
       for (const auto* v : *def.values()) {
         if (v->name()->string_view() == value.get_string()) return value;
@@ -289,7 +311,8 @@ class Translator {
         if (!known.empty()) known += ", ";
         known += v->name()->str();
       }
-      return Invalid(path + ": unknown value \"" + std::string(value.get_string()) +
+      return Invalid(path + ": unknown value \"" +
+                     std::string(value.get_string()) +
                      "\" (expected one of: " + known + ")");
     }
     if (value.is_int64() || value.is_uint64()) return value;
@@ -298,13 +321,15 @@ class Translator {
 
   void FieldOut(const reflection::Field& field, bj::value& value) const {
     if (HasAttribute(field, kTimeAttribute)) {
-      if (value.is_int64()) value = FormatTime(FromUnixNanos(value.get_int64()));
+      if (value.is_int64())
+        value = FormatTime(FromUnixNanos(value.get_int64()));
       return;
     }
     if (HasAttribute(field, kMapAttribute)) {
       if (!value.is_array()) return;
       const reflection::Object& pair = Object(field.type()->index());
-      const reflection::Field* value_field = pair.fields()->LookupByKey("value");
+      const reflection::Field* value_field =
+          pair.fields()->LookupByKey("value");
       bj::object map;
       for (auto& item : value.get_array()) {
         auto* kv = item.if_object();
@@ -322,8 +347,8 @@ class Translator {
     const reflection::Type& type = *field.type();
     if (type.base_type() == BaseType::Obj && value.is_object()) {
       TableOut(Object(type.index()), value.get_object());
-    } else if (type.base_type() == BaseType::Vector && type.element() == BaseType::Obj &&
-               value.is_array()) {
+    } else if (type.base_type() == BaseType::Vector &&
+               type.element() == BaseType::Obj && value.is_array()) {
       for (auto& item : value.get_array()) {
         if (item.is_object()) TableOut(Object(type.index()), item.get_object());
       }
@@ -337,18 +362,23 @@ class Translator {
 
 struct JsonCodec::Impl {
   Impl()
-      : schema(*reflection::GetSchema(fb::RecordBinarySchema::data())), translator(schema) {
+      : schema(*reflection::GetSchema(fb::RecordBinarySchema::data())),
+        translator(schema) {
     flatbuffers::IDLOptions options;
     options.strict_json = true;
     options.indent_step = -1;
     parser = std::make_unique<flatbuffers::Parser>(options);
-    // The schema is embedded at build time: failing to load it is a build defect.
-    if (!parser->Deserialize(fb::RecordBinarySchema::data(), fb::RecordBinarySchema::size())) {
+    // The schema is embedded at build time: failing to load it is a build
+    // defect.
+    if (!parser->Deserialize(fb::RecordBinarySchema::data(),
+                             fb::RecordBinarySchema::size())) {
       std::abort();
     }
     for (Kind kind : kAllKinds) {
-      auto name = std::string("wmeta.fb.") + fb::EnumNameEntity(static_cast<fb::Entity>(kind));
-      const reflection::Object* table = schema.objects()->LookupByKey(name.c_str());
+      auto name = std::string("wmeta.fb.") +
+                  fb::EnumNameEntity(static_cast<fb::Entity>(kind));
+      const reflection::Object* table =
+          schema.objects()->LookupByKey(name.c_str());
       if (table == nullptr) std::abort();
       tables[static_cast<size_t>(kind)] = table;
     }
@@ -358,7 +388,8 @@ struct JsonCodec::Impl {
     return *tables[static_cast<size_t>(kind)];
   }
 
-  Result<bj::object> EntityIn(const bj::value& value, fb::Entity& entity_type) const;
+  Result<bj::object> EntityIn(const bj::value& value,
+                              fb::Entity& entity_type) const;
 
   const reflection::Schema& schema;
   Translator translator;
@@ -374,7 +405,8 @@ Result<bj::object> JsonCodec::Impl::EntityIn(const bj::value& value,
   if (kind_value == nullptr || kind_value->is_null()) {
     return Invalid("entity.kind: missing required field");
   }
-  if (!kind_value->is_string()) return WrongType("entity.kind", "a string", *kind_value);
+  if (!kind_value->is_string())
+    return WrongType("entity.kind", "a string", *kind_value);
   auto kind = KindFromName(kind_value->get_string());
   if (!kind) {
     std::string known;
@@ -382,15 +414,18 @@ Result<bj::object> JsonCodec::Impl::EntityIn(const bj::value& value,
       if (!known.empty()) known += ", ";
       known += KindName(k);
     }
-    return Invalid("entity.kind: unknown kind \"" + std::string(kind_value->get_string()) +
+    return Invalid("entity.kind: unknown kind \"" +
+                   std::string(kind_value->get_string()) +
                    "\" (expected one of: " + known + ")");
   }
   bj::object fields;
   for (const auto& [key, v] : in) {
     if (key != "kind") fields.emplace(key, v);
   }
-  WMETA_ASSIGN_OR_RETURN(bj::object out, translator.TableIn(Table(*kind), fields, "entity"));
-  if (out.at("id").get_string().empty()) return Invalid("entity.id: must not be empty");
+  WMETA_ASSIGN_OR_RETURN(bj::object out,
+                         translator.TableIn(Table(*kind), fields, "entity"));
+  if (out.at("id").get_string().empty())
+    return Invalid("entity.id: must not be empty");
   entity_type = static_cast<fb::Entity>(*kind);
   return out;
 }
@@ -398,13 +433,14 @@ Result<bj::object> JsonCodec::Impl::EntityIn(const bj::value& value,
 JsonCodec::JsonCodec() : impl_(std::make_unique<Impl>()) {}
 JsonCodec::~JsonCodec() = default;
 
-Result<Event> JsonCodec::ParseEvent(std::string_view json, std::string_view default_source) {
+Result<Event> JsonCodec::ParseEvent(std::string_view json,
+                                    std::string_view default_source) {
   bj::parser json_parser;
   boost::system::error_code ec;
   size_t consumed = json_parser.write(json.data(), json.size(), ec);
   if (ec) {
-    return Invalid("malformed JSON at column " + std::to_string(consumed + 1) + ": " +
-                   ec.message());
+    return Invalid("malformed JSON at column " + std::to_string(consumed + 1) +
+                   ": " + ec.message());
   }
   bj::value root = json_parser.release();
   if (!root.is_object()) return WrongType("event", "an object", root);
@@ -419,13 +455,16 @@ Result<Event> JsonCodec::ParseEvent(std::string_view json, std::string_view defa
       if (!value.is_string()) return WrongType("source", "a string", value);
       source = value.get_string();
     } else if (key == "type") {
-      if (!value.is_string()) return WrongType("type", "\"set\" or \"unset\"", value);
+      if (!value.is_string())
+        return WrongType("type", "\"set\" or \"unset\"", value);
       type = value.get_string();
       if (type != "set" && type != "unset") {
-        return Invalid("type: unknown value \"" + type + "\" (expected set or unset)");
+        return Invalid("type: unknown value \"" + type +
+                       "\" (expected set or unset)");
       }
     } else if (key == "observed_time") {
-      if (!value.is_string()) return WrongType("observed_time", "an RFC 3339 time string", value);
+      if (!value.is_string())
+        return WrongType("observed_time", "an RFC 3339 time string", value);
       auto t = ParseTime(value.get_string());
       if (!t) return Invalid("observed_time: " + t.error().message);
       observed_time = ToUnixNanos(*t);
@@ -435,10 +474,12 @@ Result<Event> JsonCodec::ParseEvent(std::string_view json, std::string_view defa
       return Invalid(std::string(key) + ": unknown field");
     }
   }
-  if (source.empty()) return Invalid("source: missing (give it in the event or as a default)");
+  if (source.empty())
+    return Invalid("source: missing (give it in the event or as a default)");
   if (entity == nullptr) return Invalid("entity: missing required field");
   fb::Entity entity_type;
-  WMETA_ASSIGN_OR_RETURN(bj::object entity_json, impl_->EntityIn(*entity, entity_type));
+  WMETA_ASSIGN_OR_RETURN(bj::object entity_json,
+                         impl_->EntityIn(*entity, entity_type));
 
   bj::object record;
   record["offset"] = 0;
@@ -452,14 +493,16 @@ Result<Event> JsonCodec::ParseEvent(std::string_view json, std::string_view defa
 
   flatbuffers::Parser& parser = *impl_->parser;
   if (!parser.Parse(text.c_str())) {
-    // Errors read "1: 123: error: <what>"; the position refers to the translated text,
-    // so keep only <what>.
+    // Errors read "1: 123: error: <what>"; the position refers to the
+    // translated text, so keep only <what>.
     std::string what = parser.error_;
-    if (auto pos = what.find("error: "); pos != std::string::npos) what = what.substr(pos + 7);
+    if (auto pos = what.find("error: "); pos != std::string::npos)
+      what = what.substr(pos + 7);
     return Invalid("entity: " + what);
   }
-  std::string bytes(reinterpret_cast<const char*>(parser.builder_.GetBufferPointer()),
-                    parser.builder_.GetSize());
+  std::string bytes(
+      reinterpret_cast<const char*>(parser.builder_.GetBufferPointer()),
+      parser.builder_.GetSize());
   auto event = Event::FromBytes(std::move(bytes));
   if (!event) return Invalid(event.error().message);
   return event;
@@ -468,7 +511,8 @@ Result<Event> JsonCodec::ParseEvent(std::string_view json, std::string_view defa
 Result<std::string> JsonCodec::EventToJson(const EventView& event) {
   const reflection::Object& table = impl_->Table(event.kind());
   std::string text;
-  if (!flatbuffers::GenerateTextFromTable(*impl_->parser, event.record().entity(),
+  if (!flatbuffers::GenerateTextFromTable(*impl_->parser,
+                                          event.record().entity(),
                                           table.name()->str(), &text)) {
     return Invalid("event at offset " + std::to_string(event.offset()) +
                    " has a string that is not valid UTF-8");
@@ -476,14 +520,16 @@ Result<std::string> JsonCodec::EventToJson(const EventView& event) {
   boost::system::error_code ec;
   bj::value fields = bj::parse(text, ec);
   if (ec || !fields.is_object()) {
-    return MakeError(ErrorCode::kInternal, "FlatBuffers produced unparsable JSON: " + text);
+    return MakeError(ErrorCode::kInternal,
+                     "FlatBuffers produced unparsable JSON: " + text);
   }
   impl_->translator.TableOut(table, fields.get_object());
 
   bj::object entity;
   entity.reserve(fields.get_object().size() + 1);
   entity["kind"] = KindName(event.kind());
-  for (auto& [key, value] : fields.get_object()) entity.emplace(key, std::move(value));
+  for (auto& [key, value] : fields.get_object())
+    entity.emplace(key, std::move(value));
 
   bj::object out;
   if (event.offset() != 0) {

@@ -12,20 +12,26 @@ constexpr bool SameValue(Kind kind, FbEnum fb) {
 
 static_assert(SameValue(Kind::kContainer, fb::Kind::container));
 static_assert(SameValue(Kind::kKubernetesPod, fb::Kind::kubernetes_pod));
-static_assert(SameValue(Kind::kKubernetesMetadata, fb::Kind::kubernetes_metadata));
-static_assert(SameValue(Kind::kKubernetesDeployment, fb::Kind::kubernetes_deployment));
+static_assert(SameValue(Kind::kKubernetesMetadata,
+                        fb::Kind::kubernetes_metadata));
+static_assert(SameValue(Kind::kKubernetesDeployment,
+                        fb::Kind::kubernetes_deployment));
 static_assert(SameValue(Kind::kEcsTask, fb::Kind::ecs_task));
-static_assert(SameValue(Kind::kContainerImageMetadata, fb::Kind::container_image_metadata));
+static_assert(SameValue(Kind::kContainerImageMetadata,
+                        fb::Kind::container_image_metadata));
 static_assert(SameValue(Kind::kProcess, fb::Kind::process));
 static_assert(SameValue(Kind::kGpu, fb::Kind::gpu));
 static_assert(SameValue(Kind::kKubelet, fb::Kind::kubelet));
 static_assert(SameValue(Kind::kHost, fb::Kind::host));
 static_assert(SameValue(Kind::kContainer, fb::Entity::Container));
 static_assert(SameValue(Kind::kKubernetesPod, fb::Entity::KubernetesPod));
-static_assert(SameValue(Kind::kKubernetesMetadata, fb::Entity::KubernetesMetadata));
-static_assert(SameValue(Kind::kKubernetesDeployment, fb::Entity::KubernetesDeployment));
+static_assert(SameValue(Kind::kKubernetesMetadata,
+                        fb::Entity::KubernetesMetadata));
+static_assert(SameValue(Kind::kKubernetesDeployment,
+                        fb::Entity::KubernetesDeployment));
 static_assert(SameValue(Kind::kEcsTask, fb::Entity::EcsTask));
-static_assert(SameValue(Kind::kContainerImageMetadata, fb::Entity::ContainerImageMetadata));
+static_assert(SameValue(Kind::kContainerImageMetadata,
+                        fb::Entity::ContainerImageMetadata));
 static_assert(SameValue(Kind::kProcess, fb::Entity::Process));
 static_assert(SameValue(Kind::kGpu, fb::Entity::Gpu));
 static_assert(SameValue(Kind::kKubelet, fb::Entity::Kubelet));
@@ -62,13 +68,15 @@ std::string EntityId::ToString() const {
 Result<EntityId> ParseEntityId(std::string_view text) {
   size_t slash = text.find('/');
   if (slash == std::string_view::npos) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "invalid entity '" + std::string(text) + "': expected KIND/ID");
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        "invalid entity '" + std::string(text) + "': expected KIND/ID");
   }
   auto kind = KindFromName(text.substr(0, slash));
   if (!kind) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "unknown kind '" + std::string(text.substr(0, slash)) + "'");
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        "unknown kind '" + std::string(text.substr(0, slash)) + "'");
   }
   if (slash + 1 == text.size()) {
     return MakeError(ErrorCode::kInvalidArgument,

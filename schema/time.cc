@@ -38,7 +38,8 @@ std::unexpected<Error> BadTime(std::string_view text) {
 class RealClock final : public Clock {
  public:
   Timestamp Now() override {
-    return std::chrono::time_point_cast<nanoseconds>(std::chrono::system_clock::now());
+    return std::chrono::time_point_cast<nanoseconds>(
+        std::chrono::system_clock::now());
   }
 };
 
@@ -53,19 +54,23 @@ std::string FormatTime(Timestamp t) {
   std::chrono::hh_mm_ss hms(secs);
 
   char buf[64];
-  int n = std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d",
-                        static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                        static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
-                        static_cast<int>(hms.minutes().count()),
-                        static_cast<int>(hms.seconds().count()));
+  int n = std::snprintf(
+      buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d",
+      static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+      static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+      static_cast<int>(hms.minutes().count()),
+      static_cast<int>(hms.seconds().count()));
   std::string out(buf, static_cast<size_t>(n));
   if (frac != 0) {
     if (frac % 1000000 == 0) {
-      n = std::snprintf(buf, sizeof(buf), ".%03lld", static_cast<long long>(frac / 1000000));
+      n = std::snprintf(buf, sizeof(buf), ".%03lld",
+                        static_cast<long long>(frac / 1000000));
     } else if (frac % 1000 == 0) {
-      n = std::snprintf(buf, sizeof(buf), ".%06lld", static_cast<long long>(frac / 1000));
+      n = std::snprintf(buf, sizeof(buf), ".%06lld",
+                        static_cast<long long>(frac / 1000));
     } else {
-      n = std::snprintf(buf, sizeof(buf), ".%09lld", static_cast<long long>(frac));
+      n = std::snprintf(buf, sizeof(buf), ".%09lld",
+                        static_cast<long long>(frac));
     }
     out.append(buf, static_cast<size_t>(n));
   }
@@ -81,7 +86,8 @@ Result<Timestamp> ParseTime(std::string_view text) {
       !ParseDigits(text, pos, 2, day)) {
     return BadTime(text);
   }
-  if (pos >= text.size() || (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' ')) {
+  if (pos >= text.size() ||
+      (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' ')) {
     return BadTime(text);
   }
   ++pos;
@@ -120,15 +126,18 @@ Result<Timestamp> ParseTime(std::string_view text) {
   }
   if (pos != text.size()) return BadTime(text);
 
-  std::chrono::year_month_day ymd{std::chrono::year(year),
-                                  std::chrono::month(static_cast<unsigned>(month)),
-                                  std::chrono::day(static_cast<unsigned>(day))};
-  // A leap second (60) is accepted and folded into the next second, as most systems do.
-  if (!ymd.ok() || hour > 23 || minute > 59 || second > 60) return BadTime(text);
+  std::chrono::year_month_day ymd{
+      std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month)),
+      std::chrono::day(static_cast<unsigned>(day))};
+  // A leap second (60) is accepted and folded into the next second, as most
+  // systems do.
+  if (!ymd.ok() || hour > 23 || minute > 59 || second > 60)
+    return BadTime(text);
   // Nanoseconds in an int64 reach from 1677-09-21 to 2262-04-11.
   if (year < 1678 || year > 2261) {
     return MakeError(ErrorCode::kInvalidArgument,
-                     "time '" + std::string(text) + "' is out of range (years 1678 to 2261)");
+                     "time '" + std::string(text) +
+                         "' is out of range (years 1678 to 2261)");
   }
   Timestamp t = std::chrono::sys_days(ymd) + std::chrono::hours(hour) +
                 std::chrono::minutes(minute) + std::chrono::seconds(second) +
@@ -138,12 +147,15 @@ Result<Timestamp> ParseTime(std::string_view text) {
 
 Result<nanoseconds> ParseDuration(std::string_view text) {
   int64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  std::string_view unit(end, static_cast<size_t>(text.data() + text.size() - end));
+  auto [end, ec] =
+      std::from_chars(text.data(), text.data() + text.size(), value);
+  std::string_view unit(end,
+                        static_cast<size_t>(text.data() + text.size() - end));
   auto bad = [&] {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "invalid duration '" + std::string(text) +
-                         "': expected a count and a unit (ms, s, m, h, d), e.g. 15m");
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        "invalid duration '" + std::string(text) +
+            "': expected a count and a unit (ms, s, m, h, d), e.g. 15m");
   };
   if (ec != std::errc() || end == text.data() || value < 0) return bad();
   int64_t unit_ns;

@@ -24,20 +24,25 @@ int Fail(const Error& error) {
   return 1;
 }
 
-Result<std::unique_ptr<log::Log>> OpenLog(const GlobalOptions& global, bool read_only) {
+Result<std::unique_ptr<log::Log>> OpenLog(const GlobalOptions& global,
+                                          bool read_only) {
   log::Options options;
   options.read_only = read_only;
-  WMETA_ASSIGN_OR_RETURN(options.durability, log::Durability::Parse(global.durability));
+  WMETA_ASSIGN_OR_RETURN(options.durability,
+                         log::Durability::Parse(global.durability));
   return log::Log::Open(global.data_dir, options);
 }
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
+    s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+    s.remove_suffix(1);
   return s;
 }
 
-// NDJSON input that can be read twice: once to validate all of it, once to append.
+// NDJSON input that can be read twice: once to validate all of it, once to
+// append.
 class Input {
  public:
   static Result<Input> Open(const std::string& file) {
@@ -58,7 +63,8 @@ class Input {
   const std::string& name() const { return name_; }
 
   // Calls fn(line_number, line) for each non-blank line until fn returns false.
-  Status ForEachLine(const std::function<bool(size_t, std::string_view)>& fn) const {
+  Status ForEachLine(
+      const std::function<bool(size_t, std::string_view)>& fn) const {
     std::unique_ptr<std::istream> in;
     if (path_.empty()) {
       in = std::make_unique<std::istringstream>(buffered_);
@@ -73,7 +79,8 @@ class Input {
       if (trimmed.empty()) continue;
       if (!fn(number, trimmed)) break;
     }
-    if (in->bad()) return MakeError(ErrorCode::kIoError, "error reading " + name_);
+    if (in->bad())
+      return MakeError(ErrorCode::kIoError, "error reading " + name_);
     return {};
   }
 
@@ -89,7 +96,8 @@ Result<Timestamp> ParseSince(std::string_view text) {
   if (auto d = ParseDuration(text)) return SystemClock().Now() - *d;
   return MakeError(ErrorCode::kInvalidArgument,
                    "invalid --since '" + std::string(text) +
-                       "': expected an RFC 3339 time (2026-11-24T03:00:00Z) or a span (15m)");
+                       "': expected an RFC 3339 time (2026-11-24T03:00:00Z) or "
+                       "a span (15m)");
 }
 
 std::string HumanBytes(uint64_t bytes) {
@@ -100,13 +108,15 @@ std::string HumanBytes(uint64_t bytes) {
     value /= 1024;
     ++unit;
   }
-  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, kUnits[unit]);
+  return unit == 0 ? fmt::format("{} B", bytes)
+                   : fmt::format("{:.1f} {}", value, kUnits[unit]);
 }
 
 // Prints verify progress on a terminal, at most every 200 ms.
 class Progress {
  public:
-  explicit Progress(std::string label) : label_(std::move(label)), enabled_(isatty(2) != 0) {}
+  explicit Progress(std::string label)
+      : label_(std::move(label)), enabled_(isatty(2) != 0) {}
   ~Progress() {
     if (shown_) fmt::print(stderr, "\r\033[K");
   }
@@ -117,8 +127,11 @@ class Progress {
     if (shown_ && now - last_ < std::chrono::milliseconds(200)) return;
     last_ = now;
     shown_ = true;
-    double pct = total == 0 ? 100.0 : 100.0 * static_cast<double>(done) / static_cast<double>(total);
-    fmt::print(stderr, "\r{}: {}/{} records ({:.0f}%)", label_, done, total, pct);
+    double pct = total == 0 ? 100.0
+                            : 100.0 * static_cast<double>(done) /
+                                  static_cast<double>(total);
+    fmt::print(stderr, "\r{}: {}/{} records ({:.0f}%)", label_, done, total,
+               pct);
   }
 
  private:
@@ -131,11 +144,13 @@ class Progress {
 }  // namespace
 
 std::string DefaultDataDir() {
-  if (const char* dir = std::getenv("WMETA_DATA_DIR"); dir != nullptr && *dir != '\0') {
+  if (const char* dir = std::getenv("WMETA_DATA_DIR");
+      dir != nullptr && *dir != '\0') {
     return dir;
   }
   if (geteuid() == 0) return "/var/lib/wmeta";
-  if (const char* state = std::getenv("XDG_STATE_HOME"); state != nullptr && *state != '\0') {
+  if (const char* state = std::getenv("XDG_STATE_HOME");
+      state != nullptr && *state != '\0') {
     return std::string(state) + "/wmeta";
   }
   const char* home = std::getenv("HOME");
@@ -146,7 +161,8 @@ int RunPush(const GlobalOptions& global, const PushOptions& options) {
   auto input = Input::Open(options.file);
   if (!input) return Fail(input.error());
 
-  // First pass: validate everything, so that a bad line anywhere appends nothing.
+  // First pass: validate everything, so that a bad line anywhere appends
+  // nothing.
   constexpr size_t kMaxErrorsShown = 20;
   JsonCodec codec;
   size_t valid = 0;
@@ -156,13 +172,15 @@ int RunPush(const GlobalOptions& global, const PushOptions& options) {
     if (event) {
       ++valid;
     } else if (++invalid <= kMaxErrorsShown) {
-      fmt::print(stderr, "{}:{}: {}\n", input->name(), number, event.error().message);
+      fmt::print(stderr, "{}:{}: {}\n", input->name(), number,
+                 event.error().message);
     }
     return true;
   });
   if (!scanned) return Fail(scanned.error());
   if (invalid > 0) {
-    fmt::print(stderr, "wmeta: rejected {}: {} invalid line{}; nothing appended\n",
+    fmt::print(stderr,
+               "wmeta: rejected {}: {} invalid line{}; nothing appended\n",
                input->name(), invalid, invalid == 1 ? "" : "s");
     return 1;
   }
@@ -194,7 +212,8 @@ int RunPush(const GlobalOptions& global, const PushOptions& options) {
     if (!event) {
       // The input changed between the two passes.
       failure = Error{ErrorCode::kInvalidArgument,
-                      fmt::format("{}:{}: {}", input->name(), number, event.error().message)};
+                      fmt::format("{}:{}: {}", input->name(), number,
+                                  event.error().message)};
       return false;
     }
     batch.push_back(std::move(*event));
@@ -204,7 +223,8 @@ int RunPush(const GlobalOptions& global, const PushOptions& options) {
   if (!failure && !batch.empty()) flush();
   if (failure) {
     if (first) {
-      fmt::print(stderr, "wmeta: offsets {}..{} were appended before the failure\n",
+      fmt::print(stderr,
+                 "wmeta: offsets {}..{} were appended before the failure\n",
                  first->first_offset, last->last_offset);
     }
     return Fail(*failure);
@@ -212,12 +232,15 @@ int RunPush(const GlobalOptions& global, const PushOptions& options) {
   uint64_t count = last->last_offset - first->first_offset + 1;
   if (options.json) {
     fmt::print(
-        "{{\"first_offset\":{},\"last_offset\":{},\"count\":{},\"durability\":\"{}\","
+        "{{\"first_offset\":{},\"last_offset\":{},\"count\":{},\"durability\":"
+        "\"{}\","
         "\"synced\":{}}}\n",
-        first->first_offset, last->last_offset, count, global.durability, last->synced);
+        first->first_offset, last->last_offset, count, global.durability,
+        last->synced);
   } else {
-    fmt::print("appended {} event{} at offsets {}..{} (durability {}{})\n", count,
-               count == 1 ? "" : "s", first->first_offset, last->last_offset, global.durability,
+    fmt::print("appended {} event{} at offsets {}..{} (durability {}{})\n",
+               count, count == 1 ? "" : "s", first->first_offset,
+               last->last_offset, global.durability,
                last->synced ? ": on disk" : "");
   }
   return 0;
@@ -227,7 +250,9 @@ int RunLog(const GlobalOptions& global, const LogOptions& options) {
   std::optional<Kind> kind;
   if (!options.kind.empty()) {
     kind = KindFromName(options.kind);
-    if (!kind) return Fail({ErrorCode::kInvalidArgument, "unknown kind '" + options.kind + "'"});
+    if (!kind)
+      return Fail(
+          {ErrorCode::kInvalidArgument, "unknown kind '" + options.kind + "'"});
   }
   auto log = OpenLog(global, /*read_only=*/true);
   if (!log) return Fail(log.error());
@@ -244,8 +269,8 @@ int RunLog(const GlobalOptions& global, const LogOptions& options) {
 
   JsonCodec codec;
   if (!options.json) {
-    fmt::print("{:<10} {:<30} {:<20} {:<6} {}\n", "OFFSET", "INGEST TIME", "SOURCE", "TYPE",
-               "ENTITY");
+    fmt::print("{:<10} {:<30} {:<20} {:<6} {}\n", "OFFSET", "INGEST TIME",
+               "SOURCE", "TYPE", "ENTITY");
   }
   while (true) {
     auto more = (*reader)->Next();
@@ -261,8 +286,8 @@ int RunLog(const GlobalOptions& global, const LogOptions& options) {
       std::string entity = event.entity_id().ToString();
       if (!event.name().empty()) entity += fmt::format(" ({})", event.name());
       fmt::print("{:<10} {:<30} {:<20} {:<6} {}\n", event.offset(),
-                 FormatTime(event.ingest_time()), event.source(), EventTypeName(event.type()),
-                 entity);
+                 FormatTime(event.ingest_time()), event.source(),
+                 EventTypeName(event.type()), entity);
     }
   }
   return 0;
@@ -280,9 +305,10 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
     report = std::move(*result);
   }
   if (options.json) {
-    fmt::print("{{\"ok\":{},\"records\":{},\"index_entries\":{},\"problems\":{}}}\n",
-               report.ok(), report.records_checked, report.index_entries_checked,
-               report.problem_count);
+    fmt::print(
+        "{{\"ok\":{},\"records\":{},\"index_entries\":{},\"problems\":{}}}\n",
+        report.ok(), report.records_checked, report.index_entries_checked,
+        report.problem_count);
   } else {
     for (const auto& problem : report.problems) {
       if (problem.offset == 0) {
@@ -292,11 +318,13 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
       }
     }
     if (report.problem_count > report.problems.size()) {
-      fmt::print("... and {} more\n", report.problem_count - report.problems.size());
+      fmt::print("... and {} more\n",
+                 report.problem_count - report.problems.size());
     }
-    fmt::print("checked {} records and {} index entries: {}\n", report.records_checked,
-               report.index_entries_checked,
-               report.ok() ? "OK" : fmt::format("{} problems", report.problem_count));
+    fmt::print(
+        "checked {} records and {} index entries: {}\n", report.records_checked,
+        report.index_entries_checked,
+        report.ok() ? "OK" : fmt::format("{} problems", report.problem_count));
   }
   return report.ok() ? 0 : 1;
 }
@@ -309,14 +337,15 @@ int RunStats(const GlobalOptions& global, const StatsOptions& options) {
   bool empty = stats->record_count == 0;
   if (options.json) {
     fmt::print(
-        "{{\"store_id\":\"{}\",\"format_version\":{},\"records\":{},\"first_offset\":{},"
+        "{{\"store_id\":\"{}\",\"format_version\":{},\"records\":{},\"first_"
+        "offset\":{},"
         "\"last_offset\":{},\"first_ingest_time\":{},\"last_ingest_time\":{},"
-        "\"bytes_on_disk\":{}}}\n",
-        stats->store_id, stats->format_version, stats->record_count, stats->first_offset,
-        stats->last_offset,
+        "\"indexed_offset\":{},\"bytes_on_disk\":{}}}\n",
+        stats->store_id, stats->format_version, stats->record_count,
+        stats->first_offset, stats->last_offset,
         empty ? "null" : "\"" + FormatTime(stats->first_ingest_time) + "\"",
         empty ? "null" : "\"" + FormatTime(stats->last_ingest_time) + "\"",
-        stats->bytes_on_disk);
+        stats->indexed_offset, stats->bytes_on_disk);
     return 0;
   }
   fmt::print("data dir:        {}\n", global.data_dir);
@@ -324,11 +353,14 @@ int RunStats(const GlobalOptions& global, const StatsOptions& options) {
   fmt::print("format version:  {}\n", stats->format_version);
   fmt::print("records:         {}\n", stats->record_count);
   if (!empty) {
-    fmt::print("offsets:         {}..{}\n", stats->first_offset, stats->last_offset);
+    fmt::print("offsets:         {}..{}\n", stats->first_offset,
+               stats->last_offset);
     fmt::print("first ingest:    {}\n", FormatTime(stats->first_ingest_time));
     fmt::print("last ingest:     {}\n", FormatTime(stats->last_ingest_time));
+    fmt::print("indexed through: {}\n", stats->indexed_offset);
   }
-  fmt::print("bytes on disk:   {} ({})\n", stats->bytes_on_disk, HumanBytes(stats->bytes_on_disk));
+  fmt::print("bytes on disk:   {} ({})\n", stats->bytes_on_disk,
+             HumanBytes(stats->bytes_on_disk));
   return 0;
 }
 

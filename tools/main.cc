@@ -1,4 +1,5 @@
-// wmeta: the command-line client. Argument parsing only; the commands live in commands.cc.
+// wmeta: the command-line client. Argument parsing only; the commands live in
+// commands.cc.
 
 #include <CLI/CLI.hpp>
 
@@ -25,13 +26,17 @@ int Run(int argc, char** argv) {
       ->capture_default_str();
 
   std::vector<std::string> kinds;
-  for (wmeta::Kind kind : wmeta::kAllKinds) kinds.emplace_back(wmeta::KindName(kind));
+  for (wmeta::Kind kind : wmeta::kAllKinds)
+    kinds.emplace_back(wmeta::KindName(kind));
 
   wmeta::tools::PushOptions push;
   auto* push_cmd = app.add_subcommand(
-      "push", "Append NDJSON events, all or nothing: every line is validated first");
-  push_cmd->add_option("file", push.file, "NDJSON file, or - for stdin")->capture_default_str();
-  push_cmd->add_option("--source", push.source, "Source of events that name none");
+      "push",
+      "Append NDJSON events, all or nothing: every line is validated first");
+  push_cmd->add_option("file", push.file, "NDJSON file, or - for stdin")
+      ->capture_default_str();
+  push_cmd->add_option("--source", push.source,
+                       "Source of events that name none");
   push_cmd->add_option("--batch", push.batch, "Events per atomic batch")
       ->check(CLI::Range(size_t{1}, size_t{100000}))
       ->capture_default_str();
@@ -39,11 +44,13 @@ int Run(int argc, char** argv) {
 
   wmeta::tools::LogOptions log;
   auto* log_cmd = app.add_subcommand("log", "Print the records of the log");
-  log_cmd->add_option("--from", log.from, "First offset (default: the first available)");
+  log_cmd->add_option("--from", log.from,
+                      "First offset (default: the first available)");
   log_cmd->add_option("--to", log.to, "Last offset (default: the last)");
-  log_cmd->add_option("--since", log.since,
-                      "Start at the first record ingested at or after this time "
-                      "(RFC 3339, or a span back from now such as 15m)");
+  log_cmd->add_option(
+      "--since", log.since,
+      "Start at the first record ingested at or after this time "
+      "(RFC 3339, or a span back from now such as 15m)");
   log_cmd->add_option("--kind", log.kind, "Only records about this kind")
       ->check(CLI::IsMember(kinds));
   log_cmd->add_flag("--json", log.json, "One JSON object per line");
@@ -54,7 +61,8 @@ int Run(int argc, char** argv) {
   verify_cmd->add_flag("--json", verify.json, "Print the summary as JSON");
 
   wmeta::tools::StatsOptions stats;
-  auto* stats_cmd = app.add_subcommand("stats", "Record count, offsets, size, store id");
+  auto* stats_cmd =
+      app.add_subcommand("stats", "Record count, offsets, size, store id");
   stats_cmd->add_flag("--json", stats.json, "Print as JSON");
 
   try {

@@ -1,5 +1,6 @@
-// Appends to a log in sync mode from several threads until killed, printing each
-// acknowledged batch as "<first> <last> <id prefix>" on stdout. Used by crash_test.
+// Appends to a log in sync mode from several threads until killed, printing
+// each acknowledged batch as "<first> <last> <id prefix>" on stdout. Used by
+// crash_test.
 
 #include <unistd.h>
 
@@ -16,8 +17,9 @@ namespace {
 
 wmeta::Event Container(const std::string& id) {
   wmeta::EventBuilder b;
-  auto event = b.Finish("runtime", wmeta::EventType::kSet,
-                        wmeta::fb::CreateContainerDirect(b.fbb(), id.c_str(), "crash"));
+  auto event =
+      b.Finish("runtime", wmeta::EventType::kSet,
+               wmeta::fb::CreateContainerDirect(b.fbb(), id.c_str(), "crash"));
   if (!event) std::abort();
   return std::move(*event);
 }
@@ -40,8 +42,8 @@ int main(int argc, char** argv) {
   for (int t = 0; t < count; ++t) {
     threads.emplace_back([&, t] {
       for (uint64_t batch = 0;; ++batch) {
-        std::string prefix = std::to_string(getpid()) + "-" + std::to_string(t) + "-" +
-                             std::to_string(batch);
+        std::string prefix = std::to_string(getpid()) + "-" +
+                             std::to_string(t) + "-" + std::to_string(batch);
         std::vector<wmeta::Event> events;
         for (uint64_t i = 0; i <= batch % 17; ++i) {
           events.push_back(Container(prefix + "-" + std::to_string(i)));
@@ -54,7 +56,8 @@ int main(int argc, char** argv) {
         std::string line = std::to_string(r->first_offset) + " " +
                            std::to_string(r->last_offset) + " " + prefix + "\n";
         std::lock_guard lock(out_mu);
-        if (write(1, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+        if (write(1, line.data(), line.size()) !=
+            static_cast<ssize_t>(line.size())) {
           std::_Exit(1);
         }
       }

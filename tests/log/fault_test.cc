@@ -1,5 +1,5 @@
-// A write that fails (a full disk) is reported, acknowledges nothing, and leaves the log
-// consistent; the log refuses further writes until reopened.
+// A write that fails (a full disk) is reported, acknowledges nothing, and
+// leaves the log consistent; the log refuses further writes until reopened.
 
 #include <gtest/gtest.h>
 #include <rocksdb/env.h>
@@ -22,9 +22,10 @@ class FullDisk final : public rocksdb::FileSystemWrapper {
   FullDisk() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
   const char* Name() const override { return "FullDisk"; }
 
-  rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
-                                    std::unique_ptr<rocksdb::FSWritableFile>* result,
-                                    rocksdb::IODebugContext* dbg) override {
+  rocksdb::IOStatus NewWritableFile(
+      const std::string& name, const rocksdb::FileOptions& options,
+      std::unique_ptr<rocksdb::FSWritableFile>* result,
+      rocksdb::IODebugContext* dbg) override {
     auto s = target()->NewWritableFile(name, options, result, dbg);
     if (s.ok()) *result = std::make_unique<File>(std::move(*result), full);
     return s;
@@ -37,12 +38,14 @@ class FullDisk final : public rocksdb::FileSystemWrapper {
    public:
     File(std::unique_ptr<rocksdb::FSWritableFile> file, std::atomic<bool>& full)
         : FSWritableFileOwnerWrapper(std::move(file)), full_(full) {}
-    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+    rocksdb::IOStatus Append(const rocksdb::Slice& data,
+                             const rocksdb::IOOptions& options,
                              rocksdb::IODebugContext* dbg) override {
       if (full_) return rocksdb::IOStatus::NoSpace("injected: disk full");
       return FSWritableFileOwnerWrapper::Append(data, options, dbg);
     }
-    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+    rocksdb::IOStatus Append(const rocksdb::Slice& data,
+                             const rocksdb::IOOptions& options,
                              const rocksdb::DataVerificationInfo& info,
                              rocksdb::IODebugContext* dbg) override {
       if (full_) return rocksdb::IOStatus::NoSpace("injected: disk full");
@@ -56,7 +59,8 @@ class FullDisk final : public rocksdb::FileSystemWrapper {
 
 std::vector<Event> Batch(const std::string& id, int n) {
   std::vector<Event> events;
-  for (int i = 0; i < n; ++i) events.push_back(ContainerEvent(id + std::to_string(i)));
+  for (int i = 0; i < n; ++i)
+    events.push_back(ContainerEvent(id + std::to_string(i)));
   return events;
 }
 
@@ -77,8 +81,8 @@ TEST(FaultTest, AFullDiskFailsTheAppendAndLosesNothingAcknowledged) {
         << failed.error().message;
     EXPECT_EQ((*log)->last_offset(), 5u);
 
-    // Even once space is back, this Log refuses writes: the failed batch's fate is
-    // unknown until recovery, so its offsets must not be handed out again.
+    // Even once space is back, this Log refuses writes: the failed batch's fate
+    // is unknown until recovery, so its offsets must not be handed out again.
     disk->full = false;
     auto after = (*log)->Append(Batch("after", 1));
     ASSERT_FALSE(after);

@@ -25,8 +25,10 @@ TEST(KeyFormatTest, EntityKeysRoundTripAndPrefixesDoNotCollide) {
   EXPECT_EQ(parts->offset, 42u);
   EXPECT_TRUE(key.starts_with(EntityPrefix(Kind::kContainer, "abc")));
   // "a" is a byte prefix of "ab", but not a key prefix of it.
-  EXPECT_FALSE(EntityKey(Kind::kContainer, "ab", 1).starts_with(EntityPrefix(Kind::kContainer, "a")));
-  EXPECT_FALSE(EntityKey(Kind::kProcess, "abc", 1).starts_with(EntityPrefix(Kind::kContainer, "abc")));
+  EXPECT_FALSE(EntityKey(Kind::kContainer, "ab", 1)
+                   .starts_with(EntityPrefix(Kind::kContainer, "a")));
+  EXPECT_FALSE(EntityKey(Kind::kProcess, "abc", 1)
+                   .starts_with(EntityPrefix(Kind::kContainer, "abc")));
   // Ids may hold any byte, including NUL.
   std::string odd("a\0b", 3);
   std::string odd_key = EntityKey(Kind::kHost, odd, 7);
@@ -34,7 +36,8 @@ TEST(KeyFormatTest, EntityKeysRoundTripAndPrefixesDoNotCollide) {
   ASSERT_TRUE(odd_parts);
   EXPECT_EQ(odd_parts->id, odd);
   // Offsets of one entity sort in order.
-  EXPECT_LT(EntityKey(Kind::kContainer, "abc", 9), EntityKey(Kind::kContainer, "abc", 10));
+  EXPECT_LT(EntityKey(Kind::kContainer, "abc", 9),
+            EntityKey(Kind::kContainer, "abc", 10));
 }
 
 TEST(KeyFormatTest, MalformedEntityKeysAreRejected) {

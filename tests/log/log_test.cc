@@ -11,6 +11,7 @@
 #include "events.h"
 #include "key_format.h"
 #include "temp_dir.h"
+#include "testing.h"
 
 namespace wmeta::log {
 namespace {
@@ -40,7 +41,8 @@ class LogTest : public ::testing::Test {
   }
 
   // Every record in [from, to], read back through a Reader.
-  std::vector<std::string> ReadIds(Log& log, uint64_t from, uint64_t to = kMaxOffset) {
+  std::vector<std::string> ReadIds(Log& log, uint64_t from,
+                                   uint64_t to = kMaxOffset) {
     std::vector<std::string> ids;
     auto reader = log.NewReader(from, to);
     EXPECT_TRUE(reader) << reader.error().ToString();
@@ -143,7 +145,8 @@ TEST_F(LogTest, ReaderRangesAndTheirErrors) {
   auto below = log->NewReader(0);
   ASSERT_FALSE(below);
   EXPECT_EQ(below.error().code, ErrorCode::kOutOfRange);
-  EXPECT_NE(below.error().message.find("first available offset 1"), std::string::npos);
+  EXPECT_NE(below.error().message.find("first available offset 1"),
+            std::string::npos);
   auto future = log->NewReader(7);
   ASSERT_FALSE(future);
   EXPECT_EQ(future.error().code, ErrorCode::kFutureOffset);
@@ -199,14 +202,28 @@ TEST_F(LogTest, EntityOffsetsIsARangeReadPerEntity) {
   events.push_back(ContainerEvent("ab"));
   events.push_back(ContainerEvent("a", "", "kubelet"));
   EventBuilder b;
-  events.push_back(*b.Finish("x", EventType::kSet, fb::CreateKubernetesPodDirect(b.fbb(), "a")));
+  events.push_back(*b.Finish("x", EventType::kSet,
+                             fb::CreateKubernetesPodDirect(b.fbb(), "a")));
   events.push_back(ContainerEvent("a", "", "runtime", EventType::kUnset));
   ASSERT_TRUE(log->Append(events));
-  EXPECT_EQ(*log->EntityOffsets({Kind::kContainer, "a"}), (std::vector<uint64_t>{1, 3, 5}));
-  EXPECT_EQ(*log->EntityOffsets({Kind::kContainer, "ab"}), (std::vector<uint64_t>{2}));
-  EXPECT_EQ(*log->EntityOffsets({Kind::kKubernetesPod, "a"}), (std::vector<uint64_t>{4}));
-  EXPECT_EQ(*log->EntityOffsets({Kind::kContainer, "a"}, 2, 4), (std::vector<uint64_t>{3}));
-  EXPECT_TRUE(log->EntityOffsets({Kind::kContainer, "zzz"})->empty());
+  // The same answers whether the background indexer has caught up or not.
+  for (bool indexed : {false, true}) {
+    if (indexed) {
+      ASSERT_TRUE(internal::WaitIndexed(
+          *log, 5,
+          std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+      EXPECT_EQ(log->GetStats()->indexed_offset, 5u);
+    }
+    EXPECT_EQ(*log->EntityOffsets({Kind::kContainer, "a"}),
+              (std::vector<uint64_t>{1, 3, 5}));
+    EXPECT_EQ(*log->EntityOffsets({Kind::kContainer, "ab"}),
+              (std::vector<uint64_t>{2}));
+    EXPECT_EQ(*log->EntityOffsets({Kind::kKubernetesPod, "a"}),
+              (std::vector<uint64_t>{4}));
+    EXPECT_EQ(*log->EntityOffsets({Kind::kContainer, "a"}, 2, 4),
+              (std::vector<uint64_t>{3}));
+    EXPECT_TRUE(log->EntityOffsets({Kind::kContainer, "zzz"})->empty());
+  }
 }
 
 TEST_F(LogTest, ConcurrentAppendsAreGroupedYetEachBatchStaysContiguous) {
@@ -219,7 +236,8 @@ TEST_F(LogTest, ConcurrentAppendsAreGroupedYetEachBatchStaysContiguous) {
       for (int i = 0; i < kBatches; ++i) {
         std::vector<Event> batch;
         for (int j = 0; j <= i % 5; ++j) {
-          batch.push_back(ContainerEvent(std::to_string(t) + "-" + std::to_string(i)));
+          batch.push_back(
+              ContainerEvent(std::to_string(t) + "-" + std::to_string(i)));
         }
         auto r = log->Append(batch);
         if (!r || r->last_offset - r->first_offset + 1 != batch.size()) {
@@ -259,8 +277,9 @@ TEST_F(LogTest, DurabilityModesParseAndAcknowledgeWhatTheyMean) {
   EXPECT_EQ(interval->mode, Durability::Mode::kInterval);
   EXPECT_EQ(interval->interval, std::chrono::milliseconds(250));
   EXPECT_EQ(interval->ToString(), "interval:250");
-  for (const char* bad : {"", "Sync", "interval", "interval:", "interval:0", "interval:-5",
-                          "interval:60001", "interval:5ms", "fsync"}) {
+  for (const char* bad :
+       {"", "Sync", "interval", "interval:", "interval:0", "interval:-5",
+        "interval:60001", "interval:5ms", "fsync"}) {
     EXPECT_FALSE(Durability::Parse(bad)) << bad;
   }
   for (const char* mode : {"interval:1", "none"}) {
@@ -286,7 +305,8 @@ TEST_F(LogTest, ASecondWriterIsRefusedButReadersAreWelcome) {
   auto second = Log::Open(dir_.Sub("data"), {});
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code, ErrorCode::kBusy);
-  EXPECT_NE(second.error().message.find("in use by another writer"), std::string::npos);
+  EXPECT_NE(second.error().message.find("in use by another writer"),
+            std::string::npos);
 
   Options read_only;
   read_only.read_only = true;
@@ -307,10 +327,12 @@ TEST_F(LogTest, MissingDataDirIsNotFoundWhenNotCreating) {
   EXPECT_EQ(log.error().code, ErrorCode::kNotFound);
   options = {};
   options.create_if_missing = false;
-  EXPECT_EQ(Log::Open(dir_.Sub("nope"), options).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(Log::Open(dir_.Sub("nope"), options).error().code,
+            ErrorCode::kNotFound);
   std::filesystem::create_directory(dir_.Sub("empty"));
   options.read_only = true;
-  EXPECT_EQ(Log::Open(dir_.Sub("empty"), options).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(Log::Open(dir_.Sub("empty"), options).error().code,
+            ErrorCode::kNotFound);
 }
 
 TEST_F(LogTest, ADirectoryThatIsNotAStoreIsRefusedAndLeftAlone) {
@@ -319,12 +341,14 @@ TEST_F(LogTest, ADirectoryThatIsNotAStoreIsRefusedAndLeftAlone) {
   auto log = Log::Open(dir_.Sub("photos"), {});
   ASSERT_FALSE(log);
   EXPECT_EQ(log.error().code, ErrorCode::kUnsupportedFormat);
-  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_.Sub("photos")),
-                          std::filesystem::directory_iterator()),
-            1);
+  EXPECT_EQ(
+      std::distance(std::filesystem::directory_iterator(dir_.Sub("photos")),
+                    std::filesystem::directory_iterator()),
+      1);
 
   std::ofstream(dir_.Sub("file")) << "x";
-  EXPECT_EQ(Log::Open(dir_.Sub("file"), {}).error().code, ErrorCode::kUnsupportedFormat);
+  EXPECT_EQ(Log::Open(dir_.Sub("file"), {}).error().code,
+            ErrorCode::kUnsupportedFormat);
 }
 
 TEST_F(LogTest, AForeignRocksDbIsRefused) {
@@ -333,7 +357,9 @@ TEST_F(LogTest, AForeignRocksDbIsRefused) {
   rocksdb::DB* raw = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open(options, dir_.Sub("other"), &raw).ok());
   rocksdb::ColumnFamilyHandle* cf = nullptr;
-  ASSERT_TRUE(raw->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), "users", &cf).ok());
+  ASSERT_TRUE(
+      raw->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), "users", &cf)
+          .ok());
   ASSERT_TRUE(raw->DestroyColumnFamilyHandle(cf).ok());
   delete raw;
   auto log = Log::Open(dir_.Sub("other"), {});
@@ -351,8 +377,10 @@ TEST_F(LogTest, AnUnknownFormatVersionIsRefused) {
         {std::string(internal::kRecordsFamily), {}},
         {std::string(internal::kEntitiesFamily), {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    ASSERT_TRUE(rocksdb::DB::Open({}, dir_.Sub("data"), families, &handles, &raw).ok());
-    ASSERT_TRUE(raw->Put({}, std::string(internal::kFormatVersionKey), "2").ok());
+    ASSERT_TRUE(
+        rocksdb::DB::Open({}, dir_.Sub("data"), families, &handles, &raw).ok());
+    ASSERT_TRUE(
+        raw->Put({}, std::string(internal::kFormatVersionKey), "2").ok());
     for (auto* h : handles) ASSERT_TRUE(raw->DestroyColumnFamilyHandle(h).ok());
     delete raw;
   }

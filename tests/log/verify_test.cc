@@ -1,5 +1,5 @@
-// Damaged stores: verify reports each kind of damage with its offset, readers fail with
-// an error, and nothing crashes.
+// Damaged stores: verify reports each kind of damage with its offset, readers
+// fail with an error, and nothing crashes.
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
@@ -10,6 +10,7 @@
 #include "events.h"
 #include "key_format.h"
 #include "temp_dir.h"
+#include "testing.h"
 #include "wmeta/log/log.h"
 
 namespace wmeta::log {
@@ -18,7 +19,8 @@ namespace {
 using testing::ContainerEvent;
 using testing::TempDir;
 
-// The store opened with plain RocksDB, to damage it the way a bad disk or a bug would.
+// The store opened with plain RocksDB, to damage it the way a bad disk or a bug
+// would.
 class RawStore {
  public:
   explicit RawStore(const std::string& dir) {
@@ -32,21 +34,26 @@ class RawStore {
     db_.reset(db);
   }
   ~RawStore() {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    for (auto* h : handles_)
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   }
 
   void PutRecord(uint64_t offset, const std::string& value) {
-    ASSERT_TRUE(db_->Put({}, handles_[1], internal::OffsetKey(offset), value).ok());
+    ASSERT_TRUE(
+        db_->Put({}, handles_[1], internal::OffsetKey(offset), value).ok());
   }
   void DeleteRecord(uint64_t offset) {
     ASSERT_TRUE(db_->Delete({}, handles_[1], internal::OffsetKey(offset)).ok());
   }
   std::string GetRecord(uint64_t offset) {
     std::string value;
-    EXPECT_TRUE(db_->Get({}, handles_[1], internal::OffsetKey(offset), &value).ok());
+    EXPECT_TRUE(
+        db_->Get({}, handles_[1], internal::OffsetKey(offset), &value).ok());
     return value;
   }
-  void PutIndex(const std::string& key) { ASSERT_TRUE(db_->Put({}, handles_[2], key, "").ok()); }
+  void PutIndex(const std::string& key) {
+    ASSERT_TRUE(db_->Put({}, handles_[2], key, "").ok());
+  }
   void DeleteIndex(const std::string& key) {
     ASSERT_TRUE(db_->Delete({}, handles_[2], key).ok());
   }
@@ -58,7 +65,8 @@ class RawStore {
     db_->GetLiveFilesMetaData(&files);
     std::vector<std::string> out;
     for (const auto& f : files) {
-      if (f.column_family_name == internal::kRecordsFamily) out.push_back(f.db_path + f.name);
+      if (f.column_family_name == internal::kRecordsFamily)
+        out.push_back(f.db_path + f.name);
     }
     return out;
   }
@@ -110,16 +118,19 @@ class VerifyTest : public ::testing::Test {
     }
   }
 
-  static bool HasProblem(const VerifyReport& report, uint64_t offset, std::string_view text) {
+  static bool HasProblem(const VerifyReport& report, uint64_t offset,
+                         std::string_view text) {
     for (const auto& p : report.problems) {
-      if (p.offset == offset && p.message.find(text) != std::string::npos) return true;
+      if (p.offset == offset && p.message.find(text) != std::string::npos)
+        return true;
     }
     return false;
   }
 
   static std::string Describe(const VerifyReport& report) {
     std::string out;
-    for (const auto& p : report.problems) out += std::to_string(p.offset) + ": " + p.message + "\n";
+    for (const auto& p : report.problems)
+      out += std::to_string(p.offset) + ": " + p.message + "\n";
     return out;
   }
 
@@ -146,10 +157,11 @@ TEST_F(VerifyTest, AGapIsReported) {
   RawStore(dir_.path()).DeleteRecord(7);
   VerifyReport report = VerifyStore();
   EXPECT_TRUE(HasProblem(report, 7, "offset 7 missing")) << Describe(report);
-  // Its index entry now points at nothing intact, which is not a second problem to
-  // report: the record is the one that is missing.
+  // Its index entry now points at nothing intact, which is not a second problem
+  // to report: the record is the one that is missing.
   EXPECT_EQ(report.problem_count, 1u) << Describe(report);
-  EXPECT_NE(ReadAllError().find("offsets 7 are missing"), std::string::npos) << ReadAllError();
+  EXPECT_NE(ReadAllError().find("offsets 7 are missing"), std::string::npos)
+      << ReadAllError();
 }
 
 TEST_F(VerifyTest, AMissingTailIsReported) {
@@ -157,10 +169,11 @@ TEST_F(VerifyTest, AMissingTailIsReported) {
     RawStore raw(dir_.path());
     raw.DeleteRecord(10);
   }
-  // The log now ends at 9 as far as any reader can tell: that is consistent, but the
-  // dangling index entry for offset 10 is not.
+  // The log now ends at 9 as far as any reader can tell: that is consistent,
+  // but the dangling index entry for offset 10 is not.
   VerifyReport report = VerifyStore();
-  EXPECT_TRUE(HasProblem(report, 10, "points outside the log")) << Describe(report);
+  EXPECT_TRUE(HasProblem(report, 10, "points outside the log"))
+      << Describe(report);
 }
 
 TEST_F(VerifyTest, ARecordUnderTheWrongOffsetIsReported) {
@@ -169,7 +182,8 @@ TEST_F(VerifyTest, ARecordUnderTheWrongOffsetIsReported) {
     raw.PutRecord(3, raw.GetRecord(4));
   }
   VerifyReport report = VerifyStore();
-  EXPECT_TRUE(HasProblem(report, 3, "record says offset 4")) << Describe(report);
+  EXPECT_TRUE(HasProblem(report, 3, "record says offset 4"))
+      << Describe(report);
   EXPECT_NE(ReadAllError().find("record says offset 4"), std::string::npos);
 }
 
@@ -182,7 +196,8 @@ TEST_F(VerifyTest, IndexDamageIsReported) {
   }
   VerifyReport report = VerifyStore();
   EXPECT_TRUE(HasProblem(report, 2, "no index entry")) << Describe(report);
-  EXPECT_TRUE(HasProblem(report, 3, "about another entity")) << Describe(report);
+  EXPECT_TRUE(HasProblem(report, 3, "about another entity"))
+      << Describe(report);
   EXPECT_TRUE(HasProblem(report, 0, "malformed index key")) << Describe(report);
   EXPECT_EQ(report.problem_count, 3u) << Describe(report);
 }
@@ -192,7 +207,8 @@ TEST_F(VerifyTest, ADamagedTableFileIsReportedWithoutCrashing) {
     auto log = Log::Open(dir_.path(), {});
     ASSERT_TRUE(log);
     std::vector<Event> batch;
-    for (int i = 0; i < 3000; ++i) batch.push_back(testing::RealisticContainerEvent(i));
+    for (int i = 0; i < 3000; ++i)
+      batch.push_back(testing::RealisticContainerEvent(i));
     ASSERT_TRUE((*log)->Append(batch));
   }
   std::vector<std::string> files;
@@ -202,8 +218,8 @@ TEST_F(VerifyTest, ADamagedTableFileIsReportedWithoutCrashing) {
     files = raw.RecordFiles();
   }
   ASSERT_FALSE(files.empty());
-  // Overwrite a few bytes of the first data block of each records table file; the index
-  // and footer, read when the store opens, stay intact.
+  // Overwrite a few bytes of the first data block of each records table file;
+  // the index and footer, read when the store opens, stay intact.
   for (const auto& file : files) {
     std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(16);
@@ -217,6 +233,46 @@ TEST_F(VerifyTest, ADamagedTableFileIsReportedWithoutCrashing) {
   EXPECT_GT(report.records_checked, 0u);
   EXPECT_LT(report.records_checked, 3010u);
   EXPECT_NE(ReadAllError().find("checksum mismatch"), std::string::npos);
+}
+
+TEST_F(VerifyTest, TheIndexIsRebuiltFromTheRecordsWhenItFallsBehind) {
+  // What a crash does to the index: its newest entries, kept in memory only,
+  // are gone, and the persisted watermark says so. Here: all of it.
+  {
+    RawStore raw(dir_.path());
+    raw.DeleteIndex(std::string(internal::kIndexWatermarkKey));
+    for (int i = 1; i <= 10; ++i) {
+      raw.DeleteIndex(
+          internal::EntityKey(Kind::kContainer, "c" + std::to_string(i), i));
+    }
+  }
+  {
+    Options read_only;
+    read_only.read_only = true;
+    auto log = Log::Open(dir_.path(), read_only);
+    ASSERT_TRUE(log);
+    EXPECT_EQ((*log)->GetStats()->indexed_offset, 0u);
+    // Complete anyway: the records above the watermark are scanned.
+    EXPECT_EQ(*(*log)->EntityOffsets({Kind::kContainer, "c3"}),
+              (std::vector<uint64_t>{3}));
+    auto report = (*log)->Verify();
+    ASSERT_TRUE(report);
+    EXPECT_TRUE(report->ok()) << Describe(*report);
+    EXPECT_EQ(report->index_entries_checked, 0u);
+  }
+  {
+    auto log = Log::Open(dir_.path(), {});
+    ASSERT_TRUE(log);
+    ASSERT_TRUE(internal::WaitIndexed(
+        **log, 10,
+        std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+    EXPECT_EQ((*log)->GetStats()->indexed_offset, 10u);
+    EXPECT_EQ(*(*log)->EntityOffsets({Kind::kContainer, "c3"}),
+              (std::vector<uint64_t>{3}));
+  }
+  VerifyReport report = VerifyStore();
+  EXPECT_TRUE(report.ok()) << Describe(report);
+  EXPECT_EQ(report.index_entries_checked, 10u);
 }
 
 }  // namespace

@@ -14,9 +14,11 @@ std::span<const uint8_t> Bytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
-// Finishes a record by hand, so tests can leave out what EventBuilder always adds.
-std::string RawRecord(bool with_offset, bool with_ingest_time, std::string_view source,
-                      uint8_t kind, std::string_view id, uint8_t type = 0) {
+// Finishes a record by hand, so tests can leave out what EventBuilder always
+// adds.
+std::string RawRecord(bool with_offset, bool with_ingest_time,
+                      std::string_view source, uint8_t kind,
+                      std::string_view id, uint8_t type = 0) {
   flatbuffers::FlatBufferBuilder fbb;
   auto id_offset = fbb.CreateString(id);
   fb::ContainerBuilder c(fbb);
@@ -36,7 +38,8 @@ std::string RawRecord(bool with_offset, bool with_ingest_time, std::string_view 
 
 TEST(EventTest, BuilderMakesAVerifiedUnappendedEvent) {
   EventBuilder b;
-  auto pod = fb::CreateKubernetesPodDirect(b.fbb(), "uid-1", "web-0", "default");
+  auto pod =
+      fb::CreateKubernetesPodDirect(b.fbb(), "uid-1", "web-0", "default");
   auto observed = *ParseTime("2026-11-24T10:00:00Z");
   auto event = b.Finish("node_orchestrator", EventType::kSet, pod, observed);
   ASSERT_TRUE(event) << event.error().ToString();
@@ -54,8 +57,10 @@ TEST(EventTest, BuilderMakesAVerifiedUnappendedEvent) {
 
 TEST(EventTest, BuilderIsReusable) {
   EventBuilder b;
-  auto first = b.Finish("a", EventType::kSet, fb::CreateHostDirect(b.fbb(), "host"));
-  auto second = b.Finish("b", EventType::kUnset, fb::CreateHostDirect(b.fbb(), "host"));
+  auto first =
+      b.Finish("a", EventType::kSet, fb::CreateHostDirect(b.fbb(), "host"));
+  auto second =
+      b.Finish("b", EventType::kUnset, fb::CreateHostDirect(b.fbb(), "host"));
   ASSERT_TRUE(first && second);
   EXPECT_EQ(first->view().source(), "a");
   EXPECT_EQ(second->view().source(), "b");
@@ -65,10 +70,12 @@ TEST(EventTest, BuilderIsReusable) {
 
 TEST(EventTest, BuilderRejectsAnEmptyIdOrSource) {
   EventBuilder b;
-  auto no_id = b.Finish("runtime", EventType::kSet, fb::CreateContainerDirect(b.fbb(), ""));
+  auto no_id = b.Finish("runtime", EventType::kSet,
+                        fb::CreateContainerDirect(b.fbb(), ""));
   ASSERT_FALSE(no_id);
   EXPECT_EQ(no_id.error().code, ErrorCode::kInvalidArgument);
-  auto no_source = b.Finish("", EventType::kSet, fb::CreateContainerDirect(b.fbb(), "x"));
+  auto no_source =
+      b.Finish("", EventType::kSet, fb::CreateContainerDirect(b.fbb(), "x"));
   ASSERT_FALSE(no_source);
 }
 
@@ -112,7 +119,8 @@ TEST(EventTest, VerifyRejectsDamagedOrIncompleteRecords) {
 }
 
 TEST(EventTest, VerifyRejectsOversizedRecords) {
-  std::string big = RawRecord(true, true, "runtime", 1, std::string(kMaxRecordBytes, 'x'));
+  std::string big =
+      RawRecord(true, true, "runtime", 1, std::string(kMaxRecordBytes, 'x'));
   auto view = EventView::Verify(Bytes(big));
   ASSERT_FALSE(view);
   EXPECT_NE(view.error().message.find("exceeds"), std::string::npos);

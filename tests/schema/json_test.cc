@@ -11,8 +11,8 @@ namespace bj = boost::json;
 
 class JsonTest : public ::testing::Test {
  protected:
-  // Parses `json` and renders it back; the rendering is a fixed point: parsing and
-  // rendering it again gives the same text.
+  // Parses `json` and renders it back; the rendering is a fixed point: parsing
+  // and rendering it again gives the same text.
   std::string RoundTrip(const std::string& json) {
     auto event = codec_.ParseEvent(json);
     EXPECT_TRUE(event) << json << "\n" << event.error().ToString();
@@ -27,7 +27,8 @@ class JsonTest : public ::testing::Test {
     return *text;
   }
 
-  Error ParseError(const std::string& json, std::string_view default_source = {}) {
+  Error ParseError(const std::string& json,
+                   std::string_view default_source = {}) {
     auto event = codec_.ParseEvent(json, default_source);
     EXPECT_FALSE(event) << json;
     return event ? Error{} : event.error();
@@ -40,9 +41,10 @@ TEST_F(JsonTest, RendersTheDesignShape) {
   std::string out = RoundTrip(
       R"({"source":"runtime","type":"set","observed_time":"2026-11-24T10:00:00.123456Z",)"
       R"("entity":{"kind":"container","id":"abc","name":"web"}})");
-  EXPECT_EQ(out,
-            R"({"observed_time":"2026-11-24T10:00:00.123456Z","source":"runtime","type":"set",)"
-            R"("entity":{"kind":"container","id":"abc","name":"web"}})");
+  EXPECT_EQ(
+      out,
+      R"({"observed_time":"2026-11-24T10:00:00.123456Z","source":"runtime","type":"set",)"
+      R"("entity":{"kind":"container","id":"abc","name":"web"}})");
 }
 
 TEST_F(JsonTest, KeepsPresentZeroAndFalseApartFromAbsent) {
@@ -69,7 +71,8 @@ TEST_F(JsonTest, MapsAreObjectsStoredSortedByKey) {
   EXPECT_EQ(labels->Get(2)->key()->str(), "z");
   EXPECT_EQ(labels->LookupByKey("m")->value()->str(), "3");
   auto out = bj::parse(*codec_.EventToJson(event->view()));
-  EXPECT_EQ(out.at("entity").at("labels"), (bj::value{{"a", "2"}, {"m", "3"}, {"z", "1"}}));
+  EXPECT_EQ(out.at("entity").at("labels"),
+            (bj::value{{"a", "2"}, {"m", "3"}, {"z", "1"}}));
 }
 
 TEST_F(JsonTest, EveryKindRoundTrips) {
@@ -129,8 +132,8 @@ TEST_F(JsonTest, EveryKindRoundTrips) {
   };
   for (const char* json : events) {
     std::string out = RoundTrip(json);
-    // What went in is what comes out (modulo key order and time formatting, which the
-    // inputs above already use canonically).
+    // What went in is what comes out (modulo key order and time formatting,
+    // which the inputs above already use canonically).
     bj::value in_entity = bj::parse(json).at("entity");
     bj::value out_entity = bj::parse(out).at("entity");
     for (const auto& [key, value] : in_entity.as_object()) {
@@ -140,11 +143,13 @@ TEST_F(JsonTest, EveryKindRoundTrips) {
 }
 
 TEST_F(JsonTest, SourceDefaultsAndTypeDefaultsToSet) {
-  auto event = codec_.ParseEvent(R"({"entity":{"kind":"host","id":"host"}})", "host");
+  auto event =
+      codec_.ParseEvent(R"({"entity":{"kind":"host","id":"host"}})", "host");
   ASSERT_TRUE(event);
   EXPECT_EQ(event->view().source(), "host");
   EXPECT_EQ(event->view().type(), EventType::kSet);
-  auto own = codec_.ParseEvent(R"({"source":"a","entity":{"kind":"host","id":"host"}})", "b");
+  auto own = codec_.ParseEvent(
+      R"({"source":"a","entity":{"kind":"host","id":"host"}})", "b");
   ASSERT_TRUE(own);
   EXPECT_EQ(own->view().source(), "a");
 }
@@ -186,10 +191,14 @@ TEST_F(JsonTest, RejectsBadInputWithThePlace) {
       {"", "malformed JSON at column 1"},
       {R"({"source":"s"} trailing)", "malformed JSON"},
       {R"([1,2])", "event: expected an object, got an array"},
-      {R"({"source":"s","entity":{"kind":"pod","id":"a"}})", "entity.kind: unknown kind \"pod\""},
-      {R"({"source":"s","entity":{"id":"a"}})", "entity.kind: missing required field"},
-      {R"({"source":"s","entity":{"kind":"container"}})", "entity.id: missing required field"},
-      {R"({"source":"s","entity":{"kind":"container","id":""}})", "entity.id: must not be empty"},
+      {R"({"source":"s","entity":{"kind":"pod","id":"a"}})",
+       "entity.kind: unknown kind \"pod\""},
+      {R"({"source":"s","entity":{"id":"a"}})",
+       "entity.kind: missing required field"},
+      {R"({"source":"s","entity":{"kind":"container"}})",
+       "entity.id: missing required field"},
+      {R"({"source":"s","entity":{"kind":"container","id":""}})",
+       "entity.id: must not be empty"},
       {R"({"source":"s","entity":{"kind":"container","id":"a","nmae":"x"}})",
        "entity.nmae: unknown field"},
       {R"({"source":"s","entity":{"kind":"container","id":"a","state":{"runing":true}}})",
@@ -220,7 +229,8 @@ TEST_F(JsonTest, RejectsBadInputWithThePlace) {
        "type: unknown value \"delete\""},
       {R"({"source":"s","observed_time":"soon","entity":{"kind":"container","id":"a"}})",
        "observed_time: invalid time 'soon'"},
-      {R"({"source":"s","entity":{"kind":"container","id":"a"},"extra":1})", "extra: unknown field"},
+      {R"({"source":"s","entity":{"kind":"container","id":"a"},"extra":1})",
+       "extra: unknown field"},
       {R"({"entity":{"kind":"container","id":"a"}})", "source: missing"},
       {R"({"source":"s"})", "entity: missing required field"},
   };

@@ -8,7 +8,8 @@ namespace {
 TEST(KindTest, NamesAreTheReferenceNamesAndRoundTrip) {
   EXPECT_EQ(KindName(Kind::kContainer), "container");
   EXPECT_EQ(KindName(Kind::kKubernetesPod), "kubernetes_pod");
-  EXPECT_EQ(KindName(Kind::kContainerImageMetadata), "container_image_metadata");
+  EXPECT_EQ(KindName(Kind::kContainerImageMetadata),
+            "container_image_metadata");
   EXPECT_EQ(KindName(Kind::kEcsTask), "ecs_task");
   for (Kind kind : kAllKinds) {
     EXPECT_EQ(KindFromName(KindName(kind)), kind);
@@ -34,9 +35,12 @@ TEST(KindTest, ParsesEntityIds) {
 }
 
 TEST(KindTest, EntityIdsOrderByKindThenId) {
-  EXPECT_LT((EntityId{Kind::kContainer, "b"}), (EntityId{Kind::kKubernetesPod, "a"}));
-  EXPECT_LT((EntityId{Kind::kContainer, "a"}), (EntityId{Kind::kContainer, "b"}));
-  EXPECT_EQ((EntityId{Kind::kContainer, "a"}), (EntityId{Kind::kContainer, "a"}));
+  EXPECT_LT((EntityId{Kind::kContainer, "b"}),
+            (EntityId{Kind::kKubernetesPod, "a"}));
+  EXPECT_LT((EntityId{Kind::kContainer, "a"}),
+            (EntityId{Kind::kContainer, "b"}));
+  EXPECT_EQ((EntityId{Kind::kContainer, "a"}),
+            (EntityId{Kind::kContainer, "a"}));
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// The schema's conventions that generic code relies on, checked on the embedded schema.
+// The schema's conventions that generic code relies on, checked on the embedded
+// schema.
 
 #include <flatbuffers/reflection.h>
 #include <gtest/gtest.h>
@@ -30,14 +31,15 @@ TEST(SchemaConventionsTest, EveryEntityHasARequiredStringIdAsFieldZero) {
   for (const auto* value : *entity_union->values()) {
     if (value->value() == 0) continue;  // NONE
     ++members;
-    const auto* table =
-        Schema().objects()->Get(static_cast<flatbuffers::uoffset_t>(value->union_type()->index()));
+    const auto* table = Schema().objects()->Get(
+        static_cast<flatbuffers::uoffset_t>(value->union_type()->index()));
     ASSERT_TRUE(KindFromValue(static_cast<uint8_t>(value->value())));
     const auto* id = table->fields()->LookupByKey("id");
     ASSERT_NE(id, nullptr) << table->name()->str();
     EXPECT_EQ(id->id(), 0) << table->name()->str();
     EXPECT_TRUE(id->required()) << table->name()->str();
-    EXPECT_EQ(id->type()->base_type(), reflection::String) << table->name()->str();
+    EXPECT_EQ(id->type()->base_type(), reflection::String)
+        << table->name()->str();
   }
   EXPECT_EQ(members, kAllKinds.size());
 }
@@ -55,8 +57,8 @@ TEST(SchemaConventionsTest, TimeAndMapFieldsHaveTheShapesJsonExpects) {
         ++maps;
         ASSERT_EQ(field->type()->base_type(), reflection::Vector) << where;
         ASSERT_EQ(field->type()->element(), reflection::Obj) << where;
-        const auto* pair =
-            Schema().objects()->Get(static_cast<flatbuffers::uoffset_t>(field->type()->index()));
+        const auto* pair = Schema().objects()->Get(
+            static_cast<flatbuffers::uoffset_t>(field->type()->index()));
         const auto* key = pair->fields()->LookupByKey("key");
         ASSERT_NE(key, nullptr) << where;
         EXPECT_TRUE(key->key()) << where;

@@ -18,8 +18,8 @@ Event OrDie(Result<Event> event) {
 
 }  // namespace
 
-Event ContainerEvent(std::string_view id, std::string_view name, std::string_view source,
-                     EventType type) {
+Event ContainerEvent(std::string_view id, std::string_view name,
+                     std::string_view source, EventType type) {
   EventBuilder b;
   auto& fbb = b.fbb();
   auto id_offset = fbb.CreateString(id);
@@ -34,7 +34,8 @@ Event RealisticContainerEvent(uint64_t n) {
   char id[65];
   std::snprintf(id, sizeof(id), "%016llx%016llx%016llx%016llx",
                 static_cast<unsigned long long>(n * 0x9e3779b97f4a7c15ULL),
-                static_cast<unsigned long long>(n), static_cast<unsigned long long>(~n),
+                static_cast<unsigned long long>(n),
+                static_cast<unsigned long long>(~n),
                 static_cast<unsigned long long>(n ^ 0xdeadbeefULL));
   EventBuilder b;
   auto& fbb = b.fbb();
@@ -43,7 +44,8 @@ Event RealisticContainerEvent(uint64_t n) {
       fb::CreateStringPairDirect(fbb, "app", "web"),
       fb::CreateStringPairDirect(fbb, "version", std::to_string(n % 7).c_str()),
   };
-  auto image = fb::CreateContainerImageDirect(fbb, nullptr, nullptr, "docker.io/library/nginx",
+  auto image = fb::CreateContainerImageDirect(fbb, nullptr, nullptr,
+                                              "docker.io/library/nginx",
                                               nullptr, nullptr, "1.25");
   fb::ContainerStateBuilder state(fbb);
   state.add_running(true);
@@ -51,10 +53,12 @@ Event RealisticContainerEvent(uint64_t n) {
   state.add_started_at(1764000001000000000 + static_cast<int64_t>(n));
   auto state_offset = state.Finish();
   auto container = fb::CreateContainerDirect(
-      fbb, id, name.c_str(), nullptr, &labels, nullptr, 0, nullptr, nullptr, image, nullptr,
-      static_cast<int32_t>(1000 + n % 30000), nullptr, "docker", nullptr, state_offset);
-  return OrDie(b.Finish("runtime", EventType::kSet, container,
-                        FromUnixNanos(1764000002000000000 + static_cast<int64_t>(n))));
+      fbb, id, name.c_str(), nullptr, &labels, nullptr, 0, nullptr, nullptr,
+      image, nullptr, static_cast<int32_t>(1000 + n % 30000), nullptr, "docker",
+      nullptr, state_offset);
+  return OrDie(
+      b.Finish("runtime", EventType::kSet, container,
+               FromUnixNanos(1764000002000000000 + static_cast<int64_t>(n))));
 }
 
 }  // namespace wmeta::testing

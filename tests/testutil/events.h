@@ -9,13 +9,14 @@
 
 namespace wmeta::testing {
 
-// A container event with only an id (and a name when given). Aborts on failure: test
-// inputs are known good.
+// A container event with only an id (and a name when given). Aborts on failure:
+// test inputs are known good.
 Event ContainerEvent(std::string_view id, std::string_view name = {},
-                     std::string_view source = "runtime", EventType type = EventType::kSet);
+                     std::string_view source = "runtime",
+                     EventType type = EventType::kSet);
 
-// A realistic running docker container (64-hex id, labels, image, state, ports), about
-// 400 bytes serialised; `n` varies the id and fields.
+// A realistic running docker container (64-hex id, labels, image, state,
+// ports), about 400 bytes serialised; `n` varies the id and fields.
 Event RealisticContainerEvent(uint64_t n);
 
 }  // namespace wmeta::testing

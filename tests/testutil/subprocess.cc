@@ -30,14 +30,16 @@ int ExitCode(int status) {
 }
 
 void Check(bool ok, const char* what) {
-  if (!ok) throw std::runtime_error(std::string(what) + ": " + std::strerror(errno));
+  if (!ok)
+    throw std::runtime_error(std::string(what) + ": " + std::strerror(errno));
 }
 
 }  // namespace
 
 RunResult Run(const std::vector<std::string>& argv, const std::string& input) {
   int in[2], out[2], err[2];
-  Check(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0,
+  Check(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 &&
+            pipe2(err, O_CLOEXEC) == 0,
         "pipe");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -55,7 +57,8 @@ RunResult Run(const std::vector<std::string>& argv, const std::string& input) {
     errno = rc;
     Check(false, "posix_spawn");
   }
-  // Feed stdin and drain both outputs together so that no pipe fills up and blocks.
+  // Feed stdin and drain both outputs together so that no pipe fills up and
+  // blocks.
   RunResult result;
   size_t written = 0;
   int in_fd = in[1];
@@ -125,7 +128,8 @@ Child::~Child() {
   if (out_fd_ >= 0) close(out_fd_);
 }
 
-std::optional<std::string> Child::ReadLine(std::chrono::steady_clock::time_point deadline) {
+std::optional<std::string> Child::ReadLine(
+    std::chrono::steady_clock::time_point deadline) {
   while (true) {
     if (auto nl = buffer_.find('\n'); nl != std::string::npos) {
       std::string line = buffer_.substr(0, nl);

@@ -19,9 +19,11 @@ struct RunResult {
 };
 
 // Runs argv[0] with `args`, feeding `input` on stdin, and waits for it to end.
-RunResult Run(const std::vector<std::string>& argv, const std::string& input = {});
+RunResult Run(const std::vector<std::string>& argv,
+              const std::string& input = {});
 
-// A child process whose stdout is read line by line, for tests that kill it midway.
+// A child process whose stdout is read line by line, for tests that kill it
+// midway.
 class Child {
  public:
   // Starts argv (stdin /dev/null, stderr inherited).
@@ -30,11 +32,13 @@ class Child {
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
 
-  // The next line of stdout without its newline; nullopt at end of output or when no
-  // line arrives before `deadline`.
-  std::optional<std::string> ReadLine(std::chrono::steady_clock::time_point deadline);
+  // The next line of stdout without its newline; nullopt at end of output or
+  // when no line arrives before `deadline`.
+  std::optional<std::string> ReadLine(
+      std::chrono::steady_clock::time_point deadline);
 
-  // Sends `signal`, waits for the child and returns its exit code (as RunResult's).
+  // Sends `signal`, waits for the child and returns its exit code (as
+  // RunResult's).
   int Kill(int signal);
   // Waits for the child to end and returns its exit code.
   int Wait();

@@ -1,5 +1,5 @@
-// A directory for one test, removed with everything in it when the TempDir goes away.
-// Under $TEST_TMPDIR when set, else /tmp.
+// A directory for one test, removed with everything in it when the TempDir goes
+// away. Under $TEST_TMPDIR when set, else /tmp.
 
 #pragma once
 
@@ -17,7 +17,9 @@ class TempDir {
 
   const std::string& path() const { return path_; }
   // path()/name (not created).
-  std::string Sub(std::string_view name) const { return path_ + "/" + std::string(name); }
+  std::string Sub(std::string_view name) const {
+    return path_ + "/" + std::string(name);
+  }
 
  private:
   std::string path_;

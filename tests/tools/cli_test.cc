@@ -20,7 +20,8 @@ using testing::RunResult;
 
 class CliTest : public ::testing::Test {
  protected:
-  RunResult Wmeta(std::vector<std::string> args, const std::string& input = {}) {
+  RunResult Wmeta(std::vector<std::string> args,
+                  const std::string& input = {}) {
     args.insert(args.begin(), {WMETA_CLI, "--data-dir", data_});
     return testing::Run(args, input);
   }
@@ -53,7 +54,8 @@ constexpr const char* kThreeEvents =
 TEST_F(CliTest, PushLogStatsVerify) {
   RunResult push = Wmeta({"push"}, kThreeEvents);
   ASSERT_EQ(push.exit_code, 0) << push.err;
-  EXPECT_EQ(push.out, "appended 3 events at offsets 1..3 (durability sync: on disk)\n");
+  EXPECT_EQ(push.out,
+            "appended 3 events at offsets 1..3 (durability sync: on disk)\n");
 
   RunResult log = Wmeta({"log", "--json"});
   ASSERT_EQ(log.exit_code, 0) << log.err;
@@ -62,8 +64,10 @@ TEST_F(CliTest, PushLogStatsVerify) {
   auto first = bj::parse(lines[0]);
   EXPECT_EQ(first.at("offset").as_int64(), 1);
   EXPECT_TRUE(first.at("ingest_time").as_string().ends_with("Z"));
-  EXPECT_EQ(first.at("entity"),
-            bj::parse(R"({"kind":"container","id":"abc","name":"web","labels":{"app":"web"}})"));
+  EXPECT_EQ(
+      first.at("entity"),
+      bj::parse(
+          R"({"kind":"container","id":"abc","name":"web","labels":{"app":"web"}})"));
   EXPECT_EQ(bj::parse(lines[2]).at("type").as_string(), "unset");
 
   RunResult table = Wmeta({"log"});
@@ -71,7 +75,8 @@ TEST_F(CliTest, PushLogStatsVerify) {
   auto rows = Lines(table.out);
   ASSERT_EQ(rows.size(), 4u);
   EXPECT_TRUE(rows[0].starts_with("OFFSET"));
-  EXPECT_NE(rows[2].find("kubernetes_pod/uid-1 (web-0)"), std::string::npos) << rows[2];
+  EXPECT_NE(rows[2].find("kubernetes_pod/uid-1 (web-0)"), std::string::npos)
+      << rows[2];
   EXPECT_NE(rows[3].find("unset"), std::string::npos);
 
   RunResult stats = Wmeta({"stats", "--json"});
@@ -91,18 +96,28 @@ TEST_F(CliTest, PushLogStatsVerify) {
 
 TEST_F(CliTest, ABadLineRejectsTheWholeInput) {
   ASSERT_EQ(Wmeta({"push"}, kThreeEvents).exit_code, 0);
-  std::string input = std::string(kThreeEvents) +
-                      R"({"source":"runtime","entity":{"kind":"container","id":)" "\n" +
-                      R"({"source":"runtime","entity":{"kind":"pod","id":"x"}})" "\n" +
-                      R"({"source":"runtime","entity":{"kind":"container","id":"x","nmae":"y"}})" "\n" +
-                      R"({"source":"runtime","entity":{"kind":"container","name":"y"}})" "\n";
+  std::string input =
+      std::string(kThreeEvents) +
+      R"({"source":"runtime","entity":{"kind":"container","id":)"
+      "\n" +
+      R"({"source":"runtime","entity":{"kind":"pod","id":"x"}})"
+      "\n" +
+      R"({"source":"runtime","entity":{"kind":"container","id":"x","nmae":"y"}})"
+      "\n" +
+      R"({"source":"runtime","entity":{"kind":"container","name":"y"}})"
+      "\n";
   RunResult push = Wmeta({"push"}, input);
   EXPECT_EQ(push.exit_code, 1);
-  EXPECT_NE(push.err.find("<stdin>:5: malformed JSON"), std::string::npos) << push.err;
-  EXPECT_NE(push.err.find("<stdin>:6: entity.kind: unknown kind \"pod\""), std::string::npos);
-  EXPECT_NE(push.err.find("<stdin>:7: entity.nmae: unknown field"), std::string::npos);
-  EXPECT_NE(push.err.find("<stdin>:8: entity.id: missing required field"), std::string::npos);
-  EXPECT_NE(push.err.find("4 invalid lines; nothing appended"), std::string::npos);
+  EXPECT_NE(push.err.find("<stdin>:5: malformed JSON"), std::string::npos)
+      << push.err;
+  EXPECT_NE(push.err.find("<stdin>:6: entity.kind: unknown kind \"pod\""),
+            std::string::npos);
+  EXPECT_NE(push.err.find("<stdin>:7: entity.nmae: unknown field"),
+            std::string::npos);
+  EXPECT_NE(push.err.find("<stdin>:8: entity.id: missing required field"),
+            std::string::npos);
+  EXPECT_NE(push.err.find("4 invalid lines; nothing appended"),
+            std::string::npos);
   EXPECT_EQ(RecordCount(), 3u);
 }
 
@@ -111,10 +126,12 @@ TEST_F(CliTest, PushesAFileInBatchesWithADefaultSource) {
   {
     std::ofstream out(file);
     for (int i = 0; i < 5; ++i) {
-      out << R"({"entity":{"kind":"process","id":")" << i << R"(","pid":)" << i << "}}\n";
+      out << R"({"entity":{"kind":"process","id":")" << i << R"(","pid":)" << i
+          << "}}\n";
     }
   }
-  RunResult push = Wmeta({"push", "--source", "process_collector", "--batch", "2", "--json", file});
+  RunResult push = Wmeta({"push", "--source", "process_collector", "--batch",
+                          "2", "--json", file});
   ASSERT_EQ(push.exit_code, 0) << push.err;
   auto result = bj::parse(push.out);
   EXPECT_EQ(result.at("first_offset").as_int64(), 1);
@@ -130,16 +147,19 @@ TEST_F(CliTest, PushesAFileInBatchesWithADefaultSource) {
 
 TEST_F(CliTest, LogSelectsByKindOffsetsAndTime) {
   ASSERT_EQ(Wmeta({"push"}, kThreeEvents).exit_code, 0);
-  EXPECT_EQ(Lines(Wmeta({"log", "--json", "--kind", "container"}).out).size(), 2u);
+  EXPECT_EQ(Lines(Wmeta({"log", "--json", "--kind", "container"}).out).size(),
+            2u);
   auto range = Lines(Wmeta({"log", "--json", "--from", "2", "--to", "2"}).out);
   ASSERT_EQ(range.size(), 1u);
   EXPECT_EQ(bj::parse(range[0]).at("offset").as_int64(), 2);
   EXPECT_EQ(Lines(Wmeta({"log", "--json", "--since", "1h"}).out).size(), 3u);
-  EXPECT_EQ(Wmeta({"log", "--json", "--since", "2200-01-01T00:00:00Z"}).out, "");
+  EXPECT_EQ(Wmeta({"log", "--json", "--since", "2200-01-01T00:00:00Z"}).out,
+            "");
 
   RunResult below = Wmeta({"log", "--from", "0"});
   EXPECT_EQ(below.exit_code, 1);
-  EXPECT_NE(below.err.find("out_of_range: offset 0 is below the first available offset 1"),
+  EXPECT_NE(below.err.find(
+                "out_of_range: offset 0 is below the first available offset 1"),
             std::string::npos);
   RunResult future = Wmeta({"log", "--from", "9"});
   EXPECT_EQ(future.exit_code, 1);
@@ -168,7 +188,8 @@ TEST_F(CliTest, ASecondWriterIsRefusedWhileReadersWork) {
   RunResult push = Wmeta({"push"}, kThreeEvents);
   EXPECT_EQ(push.exit_code, 1);
   EXPECT_NE(push.err.find("busy"), std::string::npos) << push.err;
-  EXPECT_NE(push.err.find("in use by another writer"), std::string::npos) << push.err;
+  EXPECT_NE(push.err.find("in use by another writer"), std::string::npos)
+      << push.err;
   EXPECT_EQ(Lines(Wmeta({"log", "--json"}).out).size(), 3u);
   EXPECT_EQ(Wmeta({"verify"}).exit_code, 0);
 }
@@ -210,7 +231,8 @@ TEST_F(CliTest, DataDirDefaultsToTheEnvironment) {
 }
 
 TEST_F(CliTest, NonSyncDurabilityIsStatedInTheAcknowledgement) {
-  RunResult push = Wmeta({"--durability", "interval:50", "push", "--json"}, kThreeEvents);
+  RunResult push =
+      Wmeta({"--durability", "interval:50", "push", "--json"}, kThreeEvents);
   ASSERT_EQ(push.exit_code, 0) << push.err;
   auto r = bj::parse(push.out);
   EXPECT_EQ(r.at("durability").as_string(), "interval:50");

@@ -1,15 +1,19 @@
-// The event log: wmeta's source of truth. An append-only sequence of verified records
-// (wmeta::Event) in RocksDB, numbered by dense offsets from 1, each stamped by the single
-// writer with a never-decreasing ingest time. Atomic batches, group commit, three
-// durability modes, readers from an offset or a time, and a per-entity index so that
-// "every record of container X" is a range read. On-disk layout: log/FORMAT.md.
+// The event log: wmeta's source of truth. An append-only sequence of verified
+// records (wmeta::Event) in RocksDB, numbered by dense offsets from 1, each
+// stamped by the single writer with a never-decreasing ingest time. Atomic
+// batches, group commit, three durability modes, readers from an offset or a
+// time, and a per-entity index so that "every record of container X" is a range
+// read. On-disk layout: log/FORMAT.md.
 //
 //   WMETA_ASSIGN_OR_RETURN(auto log, log::Log::Open("/var/lib/wmeta", {}));
 //   WMETA_ASSIGN_OR_RETURN(log::AppendResult r, log->Append(events));
 //   WMETA_ASSIGN_OR_RETURN(auto reader, log->NewReader(r.first_offset));
 //
-// Thread-safety: Log is thread-safe; Append from many threads is grouped into one durable
-// write. A Reader is single-threaded.
+// Thread-safety: Log is thread-safe; Append from many threads is grouped into
+// one durable write. A Reader is single-threaded. A writable Log runs a
+// background thread that keeps the per-entity index (and, with durability
+// interval, one that fsyncs); both stop when the Log is destroyed, after
+// indexing and syncing everything acknowledged.
 
 #pragma once
 
@@ -37,7 +41,8 @@ struct Durability {
   enum class Mode : uint8_t {
     // Each group commit is fsynced before any of its appends is acknowledged.
     kSync,
-    // Written to the OS at once, fsynced every `interval`: a crash of the process loses
+    // Written to the OS at once, fsynced every `interval`: a crash of the
+    // process loses
     // nothing, a power loss at most the last interval.
     kInterval,
     // Written to the OS, never explicitly fsynced (tests, scratch stores).
@@ -56,15 +61,15 @@ struct Options {
   Durability durability;
   // Create the data dir (and the store in it) when missing. Default: true.
   bool create_if_missing = true;
-  // Open for reading only: Append fails, the data dir's writer lock is not taken (so this
-  // works beside a running writer) and the log shows the records present at open.
-  // Default: false.
+  // Open for reading only: Append fails, the data dir's writer lock is not
+  // taken (so this works beside a running writer) and the log shows the records
+  // present at open. Default: false.
   bool read_only = false;
-  // The writer's clock for ingest times. Default (nullptr): SystemClock(). Must outlive
-  // the Log.
+  // The writer's clock for ingest times. Default (nullptr): SystemClock(). Must
+  // outlive the Log.
   Clock* clock = nullptr;
-  // Appends waiting while a commit is in flight are grouped into one write of up to this
-  // many bytes. Default: 16 MiB.
+  // Appends waiting while a commit is in flight are grouped into one write of
+  // up to this many bytes. Default: 16 MiB.
   size_t max_group_bytes = size_t{16} << 20;
 };
 
@@ -72,7 +77,8 @@ struct AppendResult {
   uint64_t first_offset = 0;
   uint64_t last_offset = 0;
   Timestamp ingest_time;
-  // True when the records were fsynced before this acknowledgement (durability sync).
+  // True when the records were fsynced before this acknowledgement (durability
+  // sync).
   bool synced = false;
 };
 
@@ -86,6 +92,9 @@ struct Stats {
   // The epoch when the log is empty.
   Timestamp first_ingest_time;
   Timestamp last_ingest_time;
+  // The per-entity index covers offsets up to here; it follows the log closely
+  // while a writer has the store open, and catches up after a crash.
+  uint64_t indexed_offset = 0;
   // Every file in the data dir.
   uint64_t bytes_on_disk = 0;
   std::string durability;
@@ -113,9 +122,10 @@ class Reader {
  public:
   virtual ~Reader() = default;
 
-  // Moves to the next record. Returns true when event() holds it, false at the end of
-  // the range. kCorruption (a gap, a record failing verification, offsets or times out
-  // of order) or kIoError end the read: the reader stays failed.
+  // Moves to the next record. Returns true when event() holds it, false at the
+  // end of the range. kCorruption (a gap, a record failing verification,
+  // offsets or times out of order) or kIoError end the read: the reader stays
+  // failed.
   virtual Result<bool> Next() = 0;
 
   // The current record. Valid until the next call to Next().
@@ -125,38 +135,42 @@ class Reader {
 
 class Log {
  public:
-  // Opens the store in `dir`, creating it when missing and allowed (a new store id, format
-  // version 1). Errors: kNotFound (no data dir and not creating), kBusy (another writer
-  // holds it), kUnsupportedFormat (a non-empty directory that is not a wmeta store, or
-  // a format version this build does not read), kCorruption, kIoError.
-  static Result<std::unique_ptr<Log>> Open(const std::string& dir, const Options& options);
+  // Opens the store in `dir`, creating it when missing and allowed (a new store
+  // id, format version 1). Errors: kNotFound (no data dir and not creating),
+  // kBusy (another writer holds it), kUnsupportedFormat (a non-empty directory
+  // that is not a wmeta store, or a format version this build does not read),
+  // kCorruption, kIoError.
+  static Result<std::unique_ptr<Log>> Open(const std::string& dir,
+                                           const Options& options);
 
   virtual ~Log() = default;
 
-  // Appends `events` as one atomic batch of consecutive offsets, stamped with one ingest
-  // time. Returns once the batch is as durable as Options::durability promises. Errors:
-  // kInvalidArgument (an empty batch), kUnavailable (read-only, or the log failed an
-  // earlier write and must be reopened), kIoError (nothing of the batch is acknowledged;
-  // after a crash it may or may not be present, as with any unacknowledged write).
+  // Appends `events` as one atomic batch of consecutive offsets, stamped with
+  // one ingest time. Returns once the batch is as durable as
+  // Options::durability promises. Errors: kInvalidArgument (an empty batch),
+  // kUnavailable (read-only, or the log failed an earlier write and must be
+  // reopened), kIoError (nothing of the batch is acknowledged; after a crash it
+  // may or may not be present, as with any unacknowledged write).
   virtual Result<AppendResult> Append(std::span<const Event> events) = 0;
 
-  // A reader over offsets [from, min(to, last_offset())]. Errors: kOutOfRange when `from`
-  // is below first_offset() (the message names it), kFutureOffset when `from` is beyond
-  // last_offset() + 1, kInvalidArgument when to < from.
-  virtual Result<std::unique_ptr<Reader>> NewReader(uint64_t from,
-                                                    uint64_t to = kMaxOffset) = 0;
+  // A reader over offsets [from, min(to, last_offset())]. Errors: kOutOfRange
+  // when `from` is below first_offset() (the message names it), kFutureOffset
+  // when `from` is beyond last_offset() + 1, kInvalidArgument when to < from.
+  virtual Result<std::unique_ptr<Reader>> NewReader(
+      uint64_t from, uint64_t to = kMaxOffset) = 0;
 
-  // The first offset whose ingest time is >= `time`, found by binary search (O(log n)
-  // point reads); last_offset() + 1 when every record is older.
+  // The first offset whose ingest time is >= `time`, found by binary search
+  // (O(log n) point reads); last_offset() + 1 when every record is older.
   virtual Result<uint64_t> OffsetAtTime(Timestamp time) = 0;
 
   // The record at `offset`. Errors as NewReader's, and kCorruption.
   virtual Result<Event> Read(uint64_t offset) = 0;
 
-  // The offsets in [from, to] of every record about `id`, ascending: an index range
-  // read, not a scan.
-  virtual Result<std::vector<uint64_t>> EntityOffsets(const EntityId& id, uint64_t from = 1,
-                                                      uint64_t to = kMaxOffset) = 0;
+  // The offsets in [from, to] of every record about `id`, ascending: an index
+  // range read, plus a scan of the few newest records the background indexer
+  // has not reached yet.
+  virtual Result<std::vector<uint64_t>> EntityOffsets(
+      const EntityId& id, uint64_t from = 1, uint64_t to = kMaxOffset) = 0;
 
   virtual uint64_t first_offset() const = 0;
   // 0 when nothing was ever appended.
@@ -166,10 +180,11 @@ class Log {
 
   virtual Result<Stats> GetStats() = 0;
 
-  // Checks every record (structure, density, order of offsets and times) and every index
-  // entry against the records, and RocksDB's block checksums. Damage is reported in the
-  // VerifyReport, not as an error; errors are for failing to run at all. `progress`, when
-  // set, is called now and then with (records checked, records in the log).
+  // Checks every record (structure, density, order of offsets and times) and
+  // every index entry against the records, and RocksDB's block checksums.
+  // Damage is reported in the VerifyReport, not as an error; errors are for
+  // failing to run at all. `progress`, when set, is called now and then with
+  // (records checked, records in the log).
   virtual Result<VerifyReport> Verify(
       const std::function<void(uint64_t, uint64_t)>& progress = {}) = 0;
 };

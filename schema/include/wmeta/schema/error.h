@@ -1,5 +1,6 @@
-// Errors as values. Every fallible wmeta call returns Result<T> (std::expected<T, Error>)
-// or Status; no exception crosses a component boundary.
+// Errors as values. Every fallible wmeta call returns Result<T>
+// (std::expected<T, Error>) or Status; no exception crosses a component
+// boundary.
 //
 // Thread-safety: plain values.
 
@@ -14,7 +15,8 @@
 namespace wmeta {
 
 enum class ErrorCode : uint8_t {
-  // The caller passed something malformed: bad JSON, an unknown kind, a bad flag value.
+  // The caller passed something malformed: bad JSON, an unknown kind, a bad
+  // flag value.
   kInvalidArgument,
   // The named thing does not exist (a data dir, an entity, a record).
   kNotFound,
@@ -22,7 +24,8 @@ enum class ErrorCode : uint8_t {
   kOutOfRange,
   // An offset beyond the last one written.
   kFutureOffset,
-  // Stored or received bytes are damaged: failed verification, a gap, a checksum.
+  // Stored or received bytes are damaged: failed verification, a gap, a
+  // checksum.
   kCorruption,
   // The operating system or the storage engine failed (including a full disk).
   kIoError,
@@ -30,7 +33,8 @@ enum class ErrorCode : uint8_t {
   kBusy,
   // The data dir is not a wmeta store, or of a format this build does not read.
   kUnsupportedFormat,
-  // The operation refers to a different store (offsets of a wiped and recreated data dir).
+  // The operation refers to a different store (offsets of a wiped and recreated
+  // data dir).
   kStoreMismatch,
   // The component is shutting down or in a failed state after an earlier error.
   kUnavailable,
@@ -63,19 +67,21 @@ inline std::unexpected<Error> MakeError(ErrorCode code, std::string message) {
 #define WMETA_CONCAT_(a, b) WMETA_CONCAT_INNER_(a, b)
 
 // Returns the error of `expr` (a Result or Status) from the enclosing function.
-#define WMETA_RETURN_IF_ERROR(expr)                                   \
-  do {                                                                \
-    if (auto wmeta_status_ = (expr); !wmeta_status_) {                \
-      return std::unexpected(std::move(wmeta_status_).error());       \
-    }                                                                 \
+#define WMETA_RETURN_IF_ERROR(expr)                             \
+  do {                                                          \
+    if (auto wmeta_status_ = (expr); !wmeta_status_) {          \
+      return std::unexpected(std::move(wmeta_status_).error()); \
+    }                                                           \
   } while (false)
 
-// Declares or assigns `lhs` from the value of the Result `expr`, or returns its error.
-#define WMETA_ASSIGN_OR_RETURN(lhs, expr) \
-  WMETA_ASSIGN_OR_RETURN_IMPL_(WMETA_CONCAT_(wmeta_result_, __LINE__), lhs, expr)
-#define WMETA_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)  \
-  auto tmp = (expr);                                  \
-  if (!tmp) {                                         \
-    return std::unexpected(std::move(tmp).error());   \
-  }                                                   \
+// Declares or assigns `lhs` from the value of the Result `expr`, or returns its
+// error.
+#define WMETA_ASSIGN_OR_RETURN(lhs, expr)                                   \
+  WMETA_ASSIGN_OR_RETURN_IMPL_(WMETA_CONCAT_(wmeta_result_, __LINE__), lhs, \
+                               expr)
+#define WMETA_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                 \
+  if (!tmp) {                                        \
+    return std::unexpected(std::move(tmp).error());  \
+  }                                                  \
   lhs = std::move(*tmp)

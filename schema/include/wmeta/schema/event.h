@@ -1,13 +1,14 @@
-// Events: one collector observation about one entity, as a verified FlatBuffers record
-// (schema/wmeta.fbs, table Record). The same bytes travel from the collector through the
-// log to readers; the log only fills in offset and ingest_time.
+// Events: one collector observation about one entity, as a verified FlatBuffers
+// record (schema/wmeta.fbs, table Record). The same bytes travel from the
+// collector through the log to readers; the log only fills in offset and
+// ingest_time.
 //
 //   EventBuilder b;
 //   auto ctr = fb::CreateContainerDirect(b.fbb(), "3f2a", "web");
 //   Result<Event> e = b.Finish("runtime", EventType::kSet, ctr);
 //
-// Thread-safety: EventView and Event are immutable values, safe to share for reading.
-// EventBuilder is single-threaded.
+// Thread-safety: EventView and Event are immutable values, safe to share for
+// reading. EventBuilder is single-threaded.
 
 #pragma once
 
@@ -29,11 +30,13 @@ enum class EventType : uint8_t { kSet = 0, kUnset = 1 };
 // "set" or "unset".
 std::string_view EventTypeName(EventType type);
 
-// The largest record wmeta accepts; larger ones are rejected as invalid, not truncated.
+// The largest record wmeta accepts; larger ones are rejected as invalid, not
+// truncated.
 inline constexpr size_t kMaxRecordBytes = size_t{8} << 20;
 
-// Calls `fn` with the record's entity as its concrete table (const fb::Container&, ...).
-// REQUIRES: the record was verified (the entity is present and of a known kind).
+// Calls `fn` with the record's entity as its concrete table (const
+// fb::Container&, ...). REQUIRES: the record was verified (the entity is
+// present and of a known kind).
 template <typename Fn>
 decltype(auto) VisitEntity(const fb::Record& record, Fn&& fn) {
   switch (record.entity_type()) {
@@ -61,13 +64,15 @@ decltype(auto) VisitEntity(const fb::Record& record, Fn&& fn) {
   }
 }
 
-// A read-only view of verified record bytes. Does not own them: valid while they are.
+// A read-only view of verified record bytes. Does not own them: valid while
+// they are.
 class EventView {
  public:
-  // Verifies `bytes` as a record: FlatBuffers structure and identifier, offset and
-  // ingest_time fields present, a non-empty source, a known kind and a non-empty id, at
-  // most kMaxRecordBytes. Returns kCorruption otherwise, and kInvalidArgument when the
-  // bytes do not start at an 8-byte aligned address (buffers from new/malloc do).
+  // Verifies `bytes` as a record: FlatBuffers structure and identifier, offset
+  // and ingest_time fields present, a non-empty source, a known kind and a
+  // non-empty id, at most kMaxRecordBytes. Returns kCorruption otherwise, and
+  // kInvalidArgument when the bytes do not start at an 8-byte aligned address
+  // (buffers from new/malloc do).
   static Result<EventView> Verify(std::span<const uint8_t> bytes);
 
   // Wraps bytes that an earlier Verify accepted, without checking them again.
@@ -79,9 +84,13 @@ class EventView {
   // 0 until the log appends the event.
   uint64_t offset() const { return record_->offset().value_or(0); }
   // The writer's clock when the event was appended; the epoch until then.
-  Timestamp ingest_time() const { return FromUnixNanos(record_->ingest_time().value_or(0)); }
+  Timestamp ingest_time() const {
+    return FromUnixNanos(record_->ingest_time().value_or(0));
+  }
   // The collector's clock when it made the observation; the epoch when unknown.
-  Timestamp observed_time() const { return FromUnixNanos(record_->observed_time()); }
+  Timestamp observed_time() const {
+    return FromUnixNanos(record_->observed_time());
+  }
   std::string_view source() const { return record_->source()->string_view(); }
   EventType type() const { return static_cast<EventType>(record_->type()); }
   Kind kind() const { return static_cast<Kind>(record_->entity_type()); }
@@ -116,23 +125,27 @@ class Event {
   std::string bytes_;
 };
 
-// Builds events with the generated FlatBuffers API. Reusable: each Finish starts over.
+// Builds events with the generated FlatBuffers API. Reusable: each Finish
+// starts over.
 class EventBuilder {
  public:
   flatbuffers::FlatBufferBuilder& fbb() { return fbb_; }
 
-  // Wraps `entity` (a table built with fbb()) in a record with offset and ingest_time 0
-  // and verifies it. kInvalidArgument when it does not verify (an empty id, say).
+  // Wraps `entity` (a table built with fbb()) in a record with offset and
+  // ingest_time 0 and verifies it. kInvalidArgument when it does not verify (an
+  // empty id, say).
   template <typename Table>
   Result<Event> Finish(std::string_view source, EventType type,
-                       flatbuffers::Offset<Table> entity, Timestamp observed = {}) {
+                       flatbuffers::Offset<Table> entity,
+                       Timestamp observed = {}) {
     return FinishUnion(source, type,
-                       static_cast<Kind>(fb::EntityTraits<Table>::enum_value), entity.Union(),
-                       observed);
+                       static_cast<Kind>(fb::EntityTraits<Table>::enum_value),
+                       entity.Union(), observed);
   }
 
   Result<Event> FinishUnion(std::string_view source, EventType type, Kind kind,
-                            flatbuffers::Offset<void> entity, Timestamp observed);
+                            flatbuffers::Offset<void> entity,
+                            Timestamp observed);
 
  private:
   flatbuffers::FlatBufferBuilder fbb_{1024};

@@ -1,8 +1,9 @@
-// JSON in and out for events (the shape of DESIGN.md §4), driven by the schema itself:
-// FlatBuffers' own parser and text generator, loaded with the binary schema embedded at
-// build time. The only adaptation is generic, guided by the schema's reflection data:
-// the entity's "kind" key stands for the union type, fields marked wmeta_time read and
-// print as RFC 3339 strings, and fields marked wmeta_map as JSON objects.
+// JSON in and out for events (the shape of DESIGN.md §4), driven by the schema
+// itself: FlatBuffers' own parser and text generator, loaded with the binary
+// schema embedded at build time. The only adaptation is generic, guided by the
+// schema's reflection data: the entity's "kind" key stands for the union type,
+// fields marked wmeta_time read and print as RFC 3339 strings, and fields
+// marked wmeta_map as JSON objects.
 //
 //   {"source":"runtime","type":"set","entity":{"kind":"container","id":"3f2a","name":"web"}}
 //
@@ -26,19 +27,21 @@ class JsonCodec {
   JsonCodec(const JsonCodec&) = delete;
   JsonCodec& operator=(const JsonCodec&) = delete;
 
-  // Parses one event object. Keys: "source" (required unless `default_source` is given;
-  // the object's wins), "type" ("set", the default, or "unset"), "observed_time"
-  // (optional), "entity" (required: "kind", "id" and the kind's fields). "offset" and
-  // "ingest_time" are accepted and ignored: the log assigns them. null stands for an
-  // absent field. Returns kInvalidArgument naming the problem and where it is: malformed
-  // JSON (with the column), an unknown key, kind or enum value, a value of the wrong type
-  // or out of range, a missing or empty id.
-  Result<Event> ParseEvent(std::string_view json, std::string_view default_source = {});
+  // Parses one event object. Keys: "source" (required unless `default_source`
+  // is given; the object's wins), "type" ("set", the default, or "unset"),
+  // "observed_time" (optional), "entity" (required: "kind", "id" and the kind's
+  // fields). "offset" and "ingest_time" are accepted and ignored: the log
+  // assigns them. null stands for an absent field. Returns kInvalidArgument
+  // naming the problem and where it is: malformed JSON (with the column), an
+  // unknown key, kind or enum value, a value of the wrong type or out of range,
+  // a missing or empty id.
+  Result<Event> ParseEvent(std::string_view json,
+                           std::string_view default_source = {});
 
-  // Renders `event` as one line of JSON without a trailing newline. "offset" and
-  // "ingest_time" appear once the event has been appended. Doubles print with 12
-  // significant digits (FlatBuffers' text generator). kInvalidArgument when a string
-  // field holds bytes that are not valid UTF-8.
+  // Renders `event` as one line of JSON without a trailing newline. "offset"
+  // and "ingest_time" appear once the event has been appended. Doubles print
+  // with 12 significant digits (FlatBuffers' text generator). kInvalidArgument
+  // when a string field holds bytes that are not valid UTF-8.
   Result<std::string> EventToJson(const EventView& event);
 
  private:

@@ -15,8 +15,8 @@
 
 namespace wmeta {
 
-// Values equal those of fb::Kind and of the fb::Entity union members; they are persisted
-// and never renumbered.
+// Values equal those of fb::Kind and of the fb::Entity union members; they are
+// persisted and never renumbered.
 enum class Kind : uint8_t {
   kContainer = 1,
   kKubernetesPod = 2,
@@ -31,11 +31,16 @@ enum class Kind : uint8_t {
 };
 
 inline constexpr std::array<Kind, 10> kAllKinds = {
-    Kind::kContainer,   Kind::kKubernetesPod,
-    Kind::kKubernetesMetadata, Kind::kKubernetesDeployment,
-    Kind::kEcsTask,     Kind::kContainerImageMetadata,
-    Kind::kProcess,     Kind::kGpu,
-    Kind::kKubelet,     Kind::kHost,
+    Kind::kContainer,
+    Kind::kKubernetesPod,
+    Kind::kKubernetesMetadata,
+    Kind::kKubernetesDeployment,
+    Kind::kEcsTask,
+    Kind::kContainerImageMetadata,
+    Kind::kProcess,
+    Kind::kGpu,
+    Kind::kKubelet,
+    Kind::kHost,
 };
 
 // The reference's name of a kind: "container", "kubernetes_pod", ...
@@ -57,8 +62,8 @@ struct EntityId {
   std::string ToString() const;
 };
 
-// Parses "kind/id"; the id may itself contain '/'. kInvalidArgument for an unknown kind
-// or an empty id.
+// Parses "kind/id"; the id may itself contain '/'. kInvalidArgument for an
+// unknown kind or an empty id.
 Result<EntityId> ParseEntityId(std::string_view text);
 
 }  // namespace wmeta

@@ -1,9 +1,11 @@
-// The wmeta CLI's commands on a data dir, as functions that return the process exit code
-// (0 ok, 1 failure; usage errors, 2, are caught by the argument parser before these run).
-// Output goes to stdout, diagnostics to stderr. Separate from argument parsing so that
-// the heavy CLI11 header stays in one translation unit.
+// The wmeta CLI's commands on a data dir, as functions that return the process
+// exit code (0 ok, 1 failure; usage errors, 2, are caught by the argument
+// parser before these run). Output goes to stdout, diagnostics to stderr.
+// Separate from argument parsing so that the heavy CLI11 header stays in one
+// translation unit.
 //
-// Thread-safety: each command runs on the calling thread; do not run two at once.
+// Thread-safety: each command runs on the calling thread; do not run two at
+// once.
 
 #pragma once
 
