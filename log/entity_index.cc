@@ -5,11 +5,11 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
-#include <cstring>
 #include <memory>
 #include <string>
 
 #include "key_format.h"
+#include "rocks_util.h"
 #include "wmeta/schema/event.h"
 
 namespace wmeta::log::internal {
@@ -20,18 +20,6 @@ namespace {
 // wait short. Measured (bench/RESULTS.md): with 4096, appends ran at 0.7x raw
 // RocksDB; with 256, at par.
 constexpr uint64_t kChunk = 256;
-
-std::string_view ToView(const rocksdb::Slice& s) {
-  return {s.data(), s.size()};
-}
-rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
-
-std::unexpected<Error> IndexError(const rocksdb::Status& s,
-                                  std::string_view what) {
-  return MakeError(
-      s.IsCorruption() ? ErrorCode::kCorruption : ErrorCode::kIoError,
-      std::string(what) + ": " + s.ToString());
-}
 
 // Calls fn(offset, view) for each intact record in [from, to]; damaged records
 // are skipped (verify reports them).
@@ -45,19 +33,15 @@ Status ForEachRecord(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* records,
   read.snapshot = snapshot;
   read.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(read, records));
-  std::vector<uint64_t> aligned;
+  AlignedCopy aligned;
   for (it->Seek(OffsetKey(from)); it->Valid(); it->Next()) {
     auto offset = DecodeOffsetKey(ToView(it->key()));
     if (!offset) continue;
-    std::string_view value = ToView(it->value());
-    aligned.resize((value.size() + 7) / 8);
-    std::memcpy(aligned.data(), value.data(), value.size());
-    auto view = EventView::Verify(
-        {reinterpret_cast<const uint8_t*>(aligned.data()), value.size()});
+    auto view = EventView::Verify(aligned.Align(ToView(it->value())));
     if (view) fn(*offset, *view);
   }
   if (!it->status().ok())
-    return IndexError(it->status(), "reading records to index");
+    return RocksError(it->status(), "reading records to index");
   return {};
 }
 
@@ -68,7 +52,7 @@ Status EntityIndex::Start(uint64_t last, bool background) {
   auto s = db_.Get(rocksdb::ReadOptions(), entities_,
                    ToSlice(kIndexWatermarkKey), &value);
   if (!s.ok() && !s.IsNotFound())
-    return IndexError(s, "reading the index watermark");
+    return RocksError(s, "reading the index watermark");
   uint64_t watermark = 0;
   if (s.ok()) {
     auto decoded = DecodeOffsetKey(value);
@@ -76,8 +60,22 @@ Status EntityIndex::Start(uint64_t last, bool background) {
       return MakeError(ErrorCode::kCorruption, "malformed index watermark");
     watermark = *decoded;
   }
+  if (watermark > last && background) {
+    // The index covers records the log no longer has (records acknowledged
+    // without fsync, lost with the machine, while their index entries were
+    // flushed). Offsets above `last` will be reused, so those entries would
+    // point at the wrong records: start the index over.
+    rocksdb::WriteOptions write;
+    write.disableWAL = true;
+    s = db_.DeleteRange(write, entities_, ToSlice(kIndexWatermarkKey),
+                        ToSlice("\xff"));
+    if (!s.ok()) return RocksError(s, "resetting the index");
+    watermark = 0;
+  }
   std::lock_guard lock(mu_);
-  watermark_ = watermark;
+  // A reader leaves an index ahead of the log as it is: its queries never go
+  // past `last`.
+  watermark_ = std::min(watermark, last);
   committed_ = last;
   if (background) {
     running_ = true;
@@ -149,7 +147,7 @@ Status EntityIndex::IndexRange(uint64_t from, uint64_t to) {
   rocksdb::WriteOptions write;
   write.disableWAL = true;
   auto s = db_.Write(write, &batch);
-  if (!s.ok()) return IndexError(s, "writing index entries");
+  if (!s.ok()) return RocksError(s, "writing index entries");
   return {};
 }
 
@@ -169,7 +167,7 @@ Result<std::vector<uint64_t>> EntityIndex::Offsets(const EntityId& id,
   if (s.ok()) {
     watermark = DecodeOffsetKey(value).value_or(0);
   } else if (!s.IsNotFound()) {
-    return IndexError(s, "reading the index watermark");
+    return RocksError(s, "reading the index watermark");
   }
 
   if (from <= watermark) {
@@ -186,7 +184,7 @@ Result<std::vector<uint64_t>> EntityIndex::Offsets(const EntityId& id,
       offsets.push_back(parts->offset);
     }
     if (!it->status().ok())
-      return IndexError(it->status(), "reading the index");
+      return RocksError(it->status(), "reading the index");
     read.iterate_upper_bound = nullptr;
   }
   if (to > watermark) {

@@ -20,6 +20,7 @@
 
 #include "entity_index.h"
 #include "key_format.h"
+#include "rocks_util.h"
 #include "testing.h"
 #include "verify.h"
 
@@ -27,26 +28,12 @@ namespace wmeta::log {
 namespace {
 
 namespace fs = std::filesystem;
-using internal::EntityKey;
-using internal::EntityPrefix;
+using internal::AlignedCopy;
+using internal::FromRocks;
 using internal::OffsetKey;
-
-Error FromRocks(const rocksdb::Status& s, std::string_view context) {
-  std::string message = std::string(context) + ": " + s.ToString();
-  if (s.IsCorruption())
-    return Error{ErrorCode::kCorruption, std::move(message)};
-  return Error{ErrorCode::kIoError, std::move(message)};
-}
-
-std::unexpected<Error> RocksError(const rocksdb::Status& s,
-                                  std::string_view context) {
-  return std::unexpected(FromRocks(s, context));
-}
-
-std::string_view ToView(const rocksdb::Slice& s) {
-  return {s.data(), s.size()};
-}
-rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
+using internal::RocksError;
+using internal::ToSlice;
+using internal::ToView;
 
 std::string NewStoreId() {
   std::random_device random;
@@ -63,26 +50,6 @@ std::string NewStoreId() {
   }
   return id;
 }
-
-// FlatBuffers reads scalars in place, so a record must sit at an 8-byte aligned
-// address; RocksDB hands out values at arbitrary addresses inside its blocks.
-// AlignedCopy moves a value to aligned storage only when it is not aligned
-// already.
-class AlignedCopy {
- public:
-  std::span<const uint8_t> Align(std::string_view value) {
-    const auto* data = reinterpret_cast<const uint8_t*>(value.data());
-    if (reinterpret_cast<uintptr_t>(data) % alignof(uint64_t) == 0) {
-      return {data, value.size()};
-    }
-    words_.resize((value.size() + sizeof(uint64_t) - 1) / sizeof(uint64_t));
-    std::memcpy(words_.data(), value.data(), value.size());
-    return {reinterpret_cast<const uint8_t*>(words_.data()), value.size()};
-  }
-
- private:
-  std::vector<uint64_t> words_;
-};
 
 rocksdb::ColumnFamilyOptions RecordsFamilyOptions() {
   rocksdb::ColumnFamilyOptions cf;

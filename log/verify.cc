@@ -2,20 +2,16 @@
 
 #include <rocksdb/iterator.h>
 
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "key_format.h"
+#include "rocks_util.h"
 
 namespace wmeta::log::internal {
 namespace {
-
-std::string_view ToView(const rocksdb::Slice& s) {
-  return {s.data(), s.size()};
-}
 
 std::string Hex(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -86,7 +82,7 @@ class Checker {
     std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(read, records_));
     uint64_t expected = first_;
     Timestamp previous_time{};
-    std::vector<uint64_t> aligned;
+    AlignedCopy aligned;
     it->SeekToFirst();
     while (true) {
       if (!it->Valid()) {
@@ -137,11 +133,8 @@ class Checker {
   }
 
   void CheckRecord(uint64_t offset, std::string_view value,
-                   std::vector<uint64_t>& aligned, Timestamp& previous_time) {
-    aligned.resize((value.size() + 7) / 8);
-    std::memcpy(aligned.data(), value.data(), value.size());
-    auto view = EventView::Verify(
-        {reinterpret_cast<const uint8_t*>(aligned.data()), value.size()});
+                   AlignedCopy& aligned, Timestamp& previous_time) {
+    auto view = EventView::Verify(aligned.Align(value));
     if (!view) {
       Problem(offset, view.error().message);
       return;

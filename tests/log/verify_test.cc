@@ -51,6 +51,12 @@ class RawStore {
         db_->Get({}, handles_[1], internal::OffsetKey(offset), &value).ok());
     return value;
   }
+  void PutIndexWatermark(uint64_t offset) {
+    ASSERT_TRUE(db_->Put({}, handles_[2],
+                         std::string(internal::kIndexWatermarkKey),
+                         internal::OffsetKey(offset))
+                    .ok());
+  }
   void PutIndex(const std::string& key) {
     ASSERT_TRUE(db_->Put({}, handles_[2], key, "").ok());
   }
@@ -273,6 +279,32 @@ TEST_F(VerifyTest, TheIndexIsRebuiltFromTheRecordsWhenItFallsBehind) {
   VerifyReport report = VerifyStore();
   EXPECT_TRUE(report.ok()) << Describe(report);
   EXPECT_EQ(report.index_entries_checked, 10u);
+}
+
+TEST_F(VerifyTest, AnIndexAheadOfTheLogIsStartedOver) {
+  // What a power loss can leave behind with durability none or interval: index
+  // entries (flushed) for records that were never synced, and are gone.
+  {
+    RawStore raw(dir_.path());
+    raw.PutIndex(internal::EntityKey(Kind::kContainer, "ghost", 11));
+    raw.PutIndexWatermark(20);
+  }
+  auto log = Log::Open(dir_.path(), {});
+  ASSERT_TRUE(log);
+  std::vector<Event> batch;
+  batch.push_back(ContainerEvent("c11"));
+  ASSERT_TRUE((*log)->Append(batch));  // offset 11 again, another entity
+  ASSERT_TRUE(internal::WaitIndexed(
+      **log, 11, std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  EXPECT_TRUE((*log)->EntityOffsets({Kind::kContainer, "ghost"})->empty());
+  EXPECT_EQ(*(*log)->EntityOffsets({Kind::kContainer, "c11"}),
+            (std::vector<uint64_t>{11}));
+  EXPECT_EQ(*(*log)->EntityOffsets({Kind::kContainer, "c4"}),
+            (std::vector<uint64_t>{4}));
+  log->reset();
+  VerifyReport report = VerifyStore();
+  EXPECT_TRUE(report.ok()) << Describe(report);
+  EXPECT_EQ(report.index_entries_checked, 11u);
 }
 
 }  // namespace
