@@ -262,6 +262,8 @@ class LogImpl final : public Log {
   Status WriteGroup(const std::vector<Writer*>& group, uint64_t first,
                     Timestamp ingest);
   Status CheckStart(uint64_t from) const;
+  // The bytes of the record at `offset`, read with a point lookup.
+  Result<std::string> RecordBytes(uint64_t offset);
   // The ingest time of the record at `offset`, read with a point lookup.
   Result<Timestamp> IngestTimeAt(uint64_t offset);
   Result<std::string> Get(rocksdb::ColumnFamilyHandle* family,
@@ -673,18 +675,21 @@ Result<std::unique_ptr<Reader>> LogImpl::NewReader(uint64_t from, uint64_t to) {
   return std::make_unique<RangeReader>(*db_, records_, from, last);
 }
 
-Result<Timestamp> LogImpl::IngestTimeAt(uint64_t offset) {
+Result<std::string> LogImpl::RecordBytes(uint64_t offset) {
   auto value = Get(records_, OffsetKey(offset));
-  if (!value) {
-    if (value.error().code == ErrorCode::kNotFound) {
-      return MakeError(
-          ErrorCode::kCorruption,
-          "offset " + std::to_string(offset) + " is missing from the log");
-    }
-    return std::unexpected(value.error());
+  if (!value && value.error().code == ErrorCode::kNotFound) {
+    // The caller checked that `offset` is within the log.
+    return MakeError(
+        ErrorCode::kCorruption,
+        "offset " + std::to_string(offset) + " is missing from the log");
   }
+  return value;
+}
+
+Result<Timestamp> LogImpl::IngestTimeAt(uint64_t offset) {
+  WMETA_ASSIGN_OR_RETURN(std::string value, RecordBytes(offset));
   AlignedCopy aligned;
-  auto view = EventView::Verify(aligned.Align(*value));
+  auto view = EventView::Verify(aligned.Align(value));
   if (!view) {
     return MakeError(
         ErrorCode::kCorruption,
@@ -718,16 +723,8 @@ Result<Event> LogImpl::Read(uint64_t offset) {
                          " is beyond the last offset " +
                          std::to_string(last_offset_.load()));
   }
-  auto value = Get(records_, OffsetKey(offset));
-  if (!value) {
-    if (value.error().code == ErrorCode::kNotFound) {
-      return MakeError(
-          ErrorCode::kCorruption,
-          "offset " + std::to_string(offset) + " is missing from the log");
-    }
-    return std::unexpected(value.error());
-  }
-  auto event = Event::FromBytes(std::move(*value));
+  WMETA_ASSIGN_OR_RETURN(std::string value, RecordBytes(offset));
+  auto event = Event::FromBytes(std::move(value));
   if (!event) {
     return MakeError(
         ErrorCode::kCorruption,
