@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <system_error>
 
 #include "key_format.h"
 #include "rocks_util.h"
@@ -51,35 +52,38 @@ Status EntityIndex::Start(uint64_t last, bool background) {
   std::string value;
   auto s = db_.Get(rocksdb::ReadOptions(), entities_,
                    ToSlice(kIndexWatermarkKey), &value);
-  if (!s.ok() && !s.IsNotFound())
+  if (!s.ok() && !s.IsNotFound()) {
     return RocksError(s, "reading the index watermark");
-  uint64_t watermark = 0;
-  if (s.ok()) {
-    auto decoded = DecodeOffsetKey(value);
-    if (!decoded)
-      return MakeError(ErrorCode::kCorruption, "malformed index watermark");
-    watermark = *decoded;
   }
-  if (watermark > last && background) {
-    // The index covers records the log no longer has (records acknowledged
-    // without fsync, lost with the machine, while their index entries were
-    // flushed). Offsets above `last` will be reused, so those entries would
-    // point at the wrong records: start the index over.
+  std::optional<uint64_t> watermark =
+      s.ok() ? DecodeOffsetKey(value) : std::optional<uint64_t>(0);
+  if ((!watermark || *watermark > last) && background) {
+    // A malformed watermark, or one covering records the log no longer has
+    // (acknowledged without fsync and lost with the machine, while their index
+    // entries were flushed). Offsets above `last` will be reused, so such
+    // entries would point at the wrong records: start the index over, and make
+    // the reset durable before any new entry is written.
     rocksdb::WriteOptions write;
     write.disableWAL = true;
     s = db_.DeleteRange(write, entities_, ToSlice(kIndexWatermarkKey),
                         ToSlice("\xff"));
+    if (s.ok()) s = db_.Flush(rocksdb::FlushOptions(), entities_);
     if (!s.ok()) return RocksError(s, "resetting the index");
     watermark = 0;
   }
   std::lock_guard lock(mu_);
-  // A reader leaves an index ahead of the log as it is: its queries never go
-  // past `last`.
-  watermark_ = std::min(watermark, last);
+  // A reader leaves the index as it is: its queries never go past `last`, and
+  // with a malformed watermark they scan every record (verify reports it).
+  watermark_ = std::min(watermark.value_or(0), last);
   committed_ = last;
   if (background) {
+    try {
+      thread_ = std::thread([this] { Run(); });
+    } catch (const std::system_error& e) {
+      return MakeError(ErrorCode::kUnavailable,
+                       std::string("cannot start the indexer: ") + e.what());
+    }
     running_ = true;
-    thread_ = std::thread([this] { Run(); });
   }
   return {};
 }
@@ -185,7 +189,6 @@ Result<std::vector<uint64_t>> EntityIndex::Offsets(const EntityId& id,
     }
     if (!it->status().ok())
       return RocksError(it->status(), "reading the index");
-    read.iterate_upper_bound = nullptr;
   }
   if (to > watermark) {
     WMETA_RETURN_IF_ERROR(ForEachRecord(

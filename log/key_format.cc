@@ -34,15 +34,6 @@ std::optional<uint64_t> DecodeOffsetKey(std::string_view key) {
   return GetBigEndian(key, 8);
 }
 
-std::string EntityPrefix(Kind kind, std::string_view id) {
-  std::string key;
-  key.reserve(1 + 4 + id.size() + 8);
-  key.push_back(static_cast<char>(kind));
-  PutBigEndian(key, id.size(), 4);
-  key.append(id);
-  return key;
-}
-
 std::string EntityKey(Kind kind, std::string_view id, uint64_t offset) {
   std::string key;
   AppendEntityKey(kind, id, offset, key);

@@ -28,10 +28,9 @@ std::string OffsetKey(uint64_t offset);
 void EncodeOffsetKey(uint64_t offset, char out[8]);
 std::optional<uint64_t> DecodeOffsetKey(std::string_view key);
 
-// kind (1 byte) ‖ id length (4 bytes, big-endian) ‖ id: every index key of one
-// entity starts with it, and no other entity's does.
-std::string EntityPrefix(Kind kind, std::string_view id);
-// EntityPrefix ‖ offset (8 bytes, big-endian).
+// kind (1 byte) ‖ id length (4 bytes, big-endian) ‖ id ‖ offset (8 bytes,
+// big-endian). All but the offset is the entity's prefix: every index key of
+// one entity starts with it, and no other entity's does.
 std::string EntityKey(Kind kind, std::string_view id, uint64_t offset);
 void AppendEntityKey(Kind kind, std::string_view id, uint64_t offset,
                      std::string& out);

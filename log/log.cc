@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <mutex>
 #include <random>
+#include <system_error>
 #include <thread>
 
 #include "entity_index.h"
@@ -63,7 +64,7 @@ rocksdb::ColumnFamilyOptions RecordsFamilyOptions() {
   return cf;
 }
 
-// The entity part of an index key (see internal::EntityPrefix).
+// The entity part of an index key: all but its last 8 bytes (key_format.h).
 class EntityPrefixTransform final : public rocksdb::SliceTransform {
  public:
   const char* Name() const override { return "wmeta.EntityPrefix"; }
@@ -122,11 +123,6 @@ Result<uint64_t> DirectoryBytes(const fs::path& dir) {
   return total;
 }
 
-std::string OffsetRange(uint64_t first, uint64_t last) {
-  return first == last ? std::to_string(first)
-                       : std::to_string(first) + ".." + std::to_string(last);
-}
-
 // Reads records [from, to] in order, checking density, structure and order as
 // it goes.
 class RangeReader final : public Reader {
@@ -157,9 +153,9 @@ class RangeReader final : public Reader {
         return Fail(FromRocks(it_->status(),
                               "reading offset " + std::to_string(next_)));
       }
-      return Fail({ErrorCode::kCorruption, "offsets " +
-                                               OffsetRange(next_, last_) +
-                                               " are missing from the log"});
+      return Fail({ErrorCode::kCorruption,
+                   "offsets " + internal::OffsetRange(next_, last_) +
+                       " are missing from the log"});
     }
     auto offset = internal::DecodeOffsetKey(ToView(it_->key()));
     if (!offset)
@@ -167,9 +163,9 @@ class RangeReader final : public Reader {
           {ErrorCode::kCorruption,
            "malformed record key after offset " + std::to_string(next_ - 1)});
     if (*offset != next_) {
-      return Fail({ErrorCode::kCorruption, "offsets " +
-                                               OffsetRange(next_, *offset - 1) +
-                                               " are missing from the log"});
+      return Fail({ErrorCode::kCorruption,
+                   "offsets " + internal::OffsetRange(next_, *offset - 1) +
+                       " are missing from the log"});
     }
     auto view = EventView::Verify(aligned_.Align(ToView(it_->value())));
     if (!view) {
@@ -342,7 +338,13 @@ Status LogImpl::Init() {
       index_->Start(last_offset_.load(), !options_.read_only));
   if (!options_.read_only &&
       options_.durability.mode == Durability::Mode::kInterval) {
-    sync_thread_ = std::thread([this] { SyncLoop(); });
+    try {
+      sync_thread_ = std::thread([this] { SyncLoop(); });
+    } catch (const std::system_error& e) {
+      return MakeError(
+          ErrorCode::kUnavailable,
+          std::string("cannot start the WAL sync thread: ") + e.what());
+    }
   }
   return {};
 }
@@ -350,24 +352,32 @@ Status LogImpl::Init() {
 Status LogImpl::OpenDb() {
   fs::path dir(dir_);
   std::error_code ec;
-  bool exists = fs::exists(dir, ec);
-  if (ec)
+  auto io_error = [&](std::string_view what) {
     return MakeError(ErrorCode::kIoError,
-                     "cannot access " + dir_ + ": " + ec.message());
+                     std::string(what) + " " + dir_ + ": " + ec.message());
+  };
+  bool exists = fs::exists(dir, ec);
+  if (ec) return io_error("cannot access");
   if (!exists) {
     if (options_.read_only || !options_.create_if_missing) {
       return MakeError(ErrorCode::kNotFound, "no data dir at " + dir_);
     }
     fs::create_directories(dir, ec);
-    if (ec)
-      return MakeError(ErrorCode::kIoError,
-                       "cannot create " + dir_ + ": " + ec.message());
-  } else if (!fs::is_directory(dir, ec)) {
-    return MakeError(ErrorCode::kUnsupportedFormat,
-                     dir_ + " is not a directory");
+    if (ec) return io_error("cannot create");
+  } else {
+    bool is_directory = fs::is_directory(dir, ec);
+    if (ec) return io_error("cannot access");
+    if (!is_directory) {
+      return MakeError(ErrorCode::kUnsupportedFormat,
+                       dir_ + " is not a directory");
+    }
   }
   rocksdb::DBOptions db_options = MakeDbOptions(options_, env_);
-  if (fs::exists(dir / "CURRENT", ec)) {
+  bool has_store = fs::exists(dir / "CURRENT", ec);
+  if (ec) return io_error("cannot access");
+  bool empty = has_store || fs::is_empty(dir, ec);
+  if (ec) return io_error("cannot list");
+  if (has_store) {
     std::vector<std::string> families;
     auto s = rocksdb::DB::ListColumnFamilies(db_options, dir_, &families);
     if (!s.ok()) return RocksError(s, "cannot read the store in " + dir_);
@@ -383,7 +393,7 @@ Status LogImpl::OpenDb() {
                 family + "')");
       }
     }
-  } else if (!fs::is_empty(dir, ec)) {
+  } else if (!empty) {
     return MakeError(
         ErrorCode::kUnsupportedFormat,
         dir_ + " is not a wmeta data dir: it is not empty and holds no store");
@@ -397,16 +407,27 @@ Status LogImpl::OpenDb() {
       {std::string(internal::kEntitiesFamily), EntitiesFamilyOptions()},
   };
   rocksdb::DB* db = nullptr;
-  rocksdb::Status s =
-      options_.read_only
-          ? rocksdb::DB::OpenForReadOnly(db_options, dir_, descriptors,
-                                         &handles_, &db)
-          : rocksdb::DB::Open(db_options, dir_, descriptors, &handles_, &db);
+  rocksdb::Status s;
+  if (options_.read_only) {
+    // A reader beside a running writer can catch a WAL file as the writer
+    // deletes it; that race is over by the next attempt.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      handles_.clear();
+      s = rocksdb::DB::OpenForReadOnly(db_options, dir_, descriptors, &handles_,
+                                       &db);
+      if (!s.IsIOError() || s.IsNoSpace()) break;
+    }
+  } else {
+    s = rocksdb::DB::Open(db_options, dir_, descriptors, &handles_, &db);
+  }
   if (!s.ok()) {
-    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-      return MakeError(
-          ErrorCode::kBusy,
-          dir_ + " is in use by another writer (" + s.ToString() + ")");
+    // RocksDB's words for "another process (or this one) holds LOCK".
+    std::string text = s.ToString();
+    if (s.IsIOError() &&
+        (text.find("While lock file") != std::string::npos ||
+         text.find("lock hold by current process") != std::string::npos)) {
+      return MakeError(ErrorCode::kBusy,
+                       dir_ + " is in use by another writer (" + text + ")");
     }
     if (s.IsInvalidArgument() &&
         s.ToString().find("olumn famil") != std::string::npos) {
@@ -440,6 +461,11 @@ Status LogImpl::LoadOrCreateMeta() {
     std::unique_ptr<rocksdb::Iterator> it(
         db_->NewIterator(rocksdb::ReadOptions(), records_));
     it->SeekToFirst();
+    if (!it->status().ok()) {
+      // Unreadable records are not "no records": never put a new store id on
+      // them.
+      return RocksError(it->status(), "reading " + dir_);
+    }
     if (it->Valid() || options_.read_only) {
       return MakeError(
           ErrorCode::kUnsupportedFormat,
@@ -499,7 +525,7 @@ Status LogImpl::LoadBounds() {
     if (options_.read_only) return LoadBoundsFromFiles(*it);
     return RocksError(it->status(), "reading " + dir_);
   }
-  if (!first || !last || *first == 0 || *first > *last) {
+  if (!first || !last || *first == 0 || *first > *last || *last > kMaxOffset) {
     return MakeError(ErrorCode::kCorruption, dir_ + ": malformed record keys");
   }
   first_offset_ = *first;
@@ -543,6 +569,10 @@ Status LogImpl::LoadBoundsFromFiles(rocksdb::Iterator& it) {
   }
   if (!it.status().ok()) return RocksError(it.status(), "reading " + dir_);
   if (first && last) {
+    if (*first == 0 || *first > *last || *last > kMaxOffset) {
+      return MakeError(ErrorCode::kCorruption,
+                       dir_ + ": malformed record keys");
+    }
     first_offset_ = *first;
     last_offset_ = *last;
   }
@@ -742,8 +772,12 @@ Result<Event> LogImpl::Read(uint64_t offset) {
 Result<std::vector<uint64_t>> LogImpl::EntityOffsets(const EntityId& id,
                                                      uint64_t from,
                                                      uint64_t to) {
-  return index_->Offsets(id, std::max(from, first_offset_.load()), to,
-                         last_offset_.load());
+  if (from == 0) {
+    from = first_offset_.load();
+  } else {
+    WMETA_RETURN_IF_ERROR(CheckStart(from));
+  }
+  return index_->Offsets(id, from, to, last_offset_.load());
 }
 
 Result<Stats> LogImpl::GetStats() {
@@ -767,8 +801,8 @@ Result<Stats> LogImpl::GetStats() {
 
 Result<VerifyReport> LogImpl::Verify(
     const std::function<void(uint64_t, uint64_t)>& progress) {
-  return internal::VerifyLog(*db_, records_, entities_, first_offset_.load(),
-                             last_offset_.load(), index_->watermark(),
+  return internal::VerifyLog(*db_, {meta_, records_, entities_},
+                             first_offset_.load(), last_offset_.load(),
                              progress);
 }
 

@@ -36,6 +36,12 @@ inline std::unexpected<Error> RocksError(const rocksdb::Status& s,
   return std::unexpected(FromRocks(s, context));
 }
 
+// "7" or "7..9", for messages about offsets.
+inline std::string OffsetRange(uint64_t first, uint64_t last) {
+  return first == last ? std::to_string(first)
+                       : std::to_string(first) + ".." + std::to_string(last);
+}
+
 // FlatBuffers reads scalars in place, so a record must sit at an 8-byte aligned
 // address; RocksDB hands out values at arbitrary addresses inside its blocks.
 // AlignedCopy moves a value to aligned storage, reused from call to call, when

@@ -11,12 +11,17 @@
 
 namespace wmeta::log::internal {
 
-// Checks records [first, last] of `records` and every entry of `entities`
-// against them; records up to `indexed` must have their entry. Damage goes into
-// the report; an error means the check could not run.
+struct Families {
+  rocksdb::ColumnFamilyHandle* meta;
+  rocksdb::ColumnFamilyHandle* records;
+  rocksdb::ColumnFamilyHandle* entities;
+};
+
+// Checks the store's metadata, its records from `first` to the last one (at
+// least `last`), and every index entry against them, all on one snapshot.
+// Damage goes into the report; an error means the check could not run.
 Result<VerifyReport> VerifyLog(
-    rocksdb::DB& db, rocksdb::ColumnFamilyHandle* records,
-    rocksdb::ColumnFamilyHandle* entities, uint64_t first, uint64_t last,
-    uint64_t indexed, const std::function<void(uint64_t, uint64_t)>& progress);
+    rocksdb::DB& db, const Families& families, uint64_t first, uint64_t last,
+    const std::function<void(uint64_t, uint64_t)>& progress);
 
 }  // namespace wmeta::log::internal

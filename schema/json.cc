@@ -35,6 +35,24 @@ std::unexpected<Error> Invalid(std::string message) {
   return MakeError(ErrorCode::kInvalidArgument, std::move(message));
 }
 
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80           ? 1
+               : (c >> 5) == 0x6  ? 2
+               : (c >> 4) == 0xe  ? 3
+               : (c >> 3) == 0x1e ? 4
+                                  : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
 std::string Join(const std::string& path, std::string_view key) {
   return path.empty() ? std::string(key) : path + "." + std::string(key);
 }
@@ -520,8 +538,13 @@ Result<std::string> JsonCodec::EventToJson(const EventView& event) {
   boost::system::error_code ec;
   bj::value fields = bj::parse(text, ec);
   if (ec || !fields.is_object()) {
-    return MakeError(ErrorCode::kInternal,
-                     "FlatBuffers produced unparsable JSON: " + text);
+    // FlatBuffers prints NaN and infinities as nan and inf, which JSON lacks.
+    return Invalid("event at offset " + std::to_string(event.offset()) +
+                   " has a number JSON cannot show (NaN or infinite)");
+  }
+  if (!IsValidUtf8(event.source())) {
+    return Invalid("event at offset " + std::to_string(event.offset()) +
+                   " has a source that is not valid UTF-8");
   }
   impl_->translator.TableOut(table, fields.get_object());
 

@@ -211,16 +211,24 @@ int RunPush(const GlobalOptions& global, const PushOptions& options) {
     auto event = codec.ParseEvent(line, options.source);
     if (!event) {
       // The input changed between the two passes.
-      failure = Error{ErrorCode::kInvalidArgument,
-                      fmt::format("{}:{}: {}", input->name(), number,
-                                  event.error().message)};
+      failure = Error{
+          ErrorCode::kInvalidArgument,
+          fmt::format("{}:{}: {} ({} changed while it was read)", input->name(),
+                      number, event.error().message, input->name())};
       return false;
     }
     batch.push_back(std::move(*event));
     return batch.size() < options.batch || flush();
   });
-  if (!appended) return Fail(appended.error());
-  if (!failure && !batch.empty()) flush();
+  if (!appended) {
+    failure = appended.error();
+  } else if (!failure && !batch.empty()) {
+    flush();
+  }
+  if (!failure && !first) {
+    failure = Error{ErrorCode::kInvalidArgument,
+                    input->name() + " changed while it was being read"};
+  }
   if (failure) {
     if (first) {
       fmt::print(stderr,
@@ -268,6 +276,7 @@ int RunLog(const GlobalOptions& global, const LogOptions& options) {
   if (!reader) return Fail(reader.error());
 
   JsonCodec codec;
+  size_t unrenderable = 0;
   if (!options.json) {
     fmt::print("{:<10} {:<30} {:<20} {:<6} {}\n", "OFFSET", "INGEST TIME",
                "SOURCE", "TYPE", "ENTITY");
@@ -280,8 +289,13 @@ int RunLog(const GlobalOptions& global, const LogOptions& options) {
     if (kind && event.kind() != *kind) continue;
     if (options.json) {
       auto json = codec.EventToJson(event);
-      if (!json) return Fail(json.error());
-      fmt::print("{}\n", *json);
+      if (json) {
+        fmt::print("{}\n", *json);
+      } else {
+        // One record JSON cannot show must not hide the others.
+        fmt::print(stderr, "wmeta: {}\n", json.error().ToString());
+        ++unrenderable;
+      }
     } else {
       std::string entity = event.entity_id().ToString();
       if (!event.name().empty()) entity += fmt::format(" ({})", event.name());
@@ -290,7 +304,7 @@ int RunLog(const GlobalOptions& global, const LogOptions& options) {
                  EventTypeName(event.type()), entity);
     }
   }
-  return 0;
+  return unrenderable == 0 ? 0 : 1;
 }
 
 int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {

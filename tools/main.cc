@@ -2,9 +2,12 @@
 // commands.cc.
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
 
 #include "wmeta/log/log.h"
 #include "wmeta/schema/kind.h"
+#include "wmeta/schema/time.h"
 #include "wmeta/tools/commands.h"
 
 namespace {
@@ -47,10 +50,15 @@ int Run(int argc, char** argv) {
   log_cmd->add_option("--from", log.from,
                       "First offset (default: the first available)");
   log_cmd->add_option("--to", log.to, "Last offset (default: the last)");
-  log_cmd->add_option(
-      "--since", log.since,
-      "Start at the first record ingested at or after this time "
-      "(RFC 3339, or a span back from now such as 15m)");
+  log_cmd
+      ->add_option("--since", log.since,
+                   "Start at the first record ingested at or after this time "
+                   "(RFC 3339, or a span back from now such as 15m)")
+      ->check([](const std::string& value) -> std::string {
+        if (wmeta::ParseTime(value) || wmeta::ParseDuration(value)) return "";
+        return "expected an RFC 3339 time (2026-11-24T03:00:00Z) or a span "
+               "(15m)";
+      });
   log_cmd->add_option("--kind", log.kind, "Only records about this kind")
       ->check(CLI::IsMember(kinds));
   log_cmd->add_flag("--json", log.json, "One JSON object per line");
@@ -67,6 +75,9 @@ int Run(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+    if (log.from && log.to && *log.to < *log.from) {
+      throw CLI::ValidationError("--to", "must not be below --from");
+    }
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
@@ -79,4 +90,13 @@ int Run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return Run(argc, argv); }
+int main(int argc, char** argv) {
+  // Commands report their failures as values; anything thrown (out of memory, a
+  // failed write to stdout) still ends in a message and exit code 1, not abort.
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wmeta: internal error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -16,6 +16,12 @@ TEST(KeyFormatTest, OffsetKeysSortLikeOffsets) {
   EXPECT_FALSE(DecodeOffsetKey("ninebytes"));
 }
 
+// An entity's prefix: its key without the offset.
+std::string Prefix(Kind kind, std::string_view id) {
+  std::string key = EntityKey(kind, id, 0);
+  return key.substr(0, key.size() - 8);
+}
+
 TEST(KeyFormatTest, EntityKeysRoundTripAndPrefixesDoNotCollide) {
   std::string key = EntityKey(Kind::kContainer, "abc", 42);
   auto parts = DecodeEntityKey(key);
@@ -23,12 +29,12 @@ TEST(KeyFormatTest, EntityKeysRoundTripAndPrefixesDoNotCollide) {
   EXPECT_EQ(parts->kind, Kind::kContainer);
   EXPECT_EQ(parts->id, "abc");
   EXPECT_EQ(parts->offset, 42u);
-  EXPECT_TRUE(key.starts_with(EntityPrefix(Kind::kContainer, "abc")));
+  EXPECT_TRUE(key.starts_with(Prefix(Kind::kContainer, "abc")));
   // "a" is a byte prefix of "ab", but not a key prefix of it.
   EXPECT_FALSE(EntityKey(Kind::kContainer, "ab", 1)
-                   .starts_with(EntityPrefix(Kind::kContainer, "a")));
+                   .starts_with(Prefix(Kind::kContainer, "a")));
   EXPECT_FALSE(EntityKey(Kind::kProcess, "abc", 1)
-                   .starts_with(EntityPrefix(Kind::kContainer, "abc")));
+                   .starts_with(Prefix(Kind::kContainer, "abc")));
   // Ids may hold any byte, including NUL.
   std::string odd("a\0b", 3);
   std::string odd_key = EntityKey(Kind::kHost, odd, 7);

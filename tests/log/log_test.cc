@@ -224,6 +224,8 @@ TEST_F(LogTest, EntityOffsetsIsARangeReadPerEntity) {
               (std::vector<uint64_t>{3}));
     EXPECT_TRUE(log->EntityOffsets({Kind::kContainer, "zzz"})->empty());
   }
+  EXPECT_EQ(log->EntityOffsets({Kind::kContainer, "a"}, 7).error().code,
+            ErrorCode::kFutureOffset);
 }
 
 TEST_F(LogTest, ConcurrentAppendsAreGroupedYetEachBatchStaysContiguous) {
@@ -260,6 +262,27 @@ TEST_F(LogTest, ConcurrentAppendsAreGroupedYetEachBatchStaysContiguous) {
   ASSERT_TRUE(report);
   EXPECT_TRUE(report->ok());
   EXPECT_EQ(report->records_checked, expected);
+}
+
+TEST_F(LogTest, VerifyBesideAWriterSeesAConsistentLog) {
+  auto log = OpenOrDie();
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      std::vector<Event> batch;
+      for (int j = 0; j < 50; ++j)
+        batch.push_back(ContainerEvent("w" + std::to_string(j)));
+      if (!log->Append(batch)) return;
+    }
+  });
+  for (int i = 0; i < 5; ++i) {
+    auto report = log->Verify();
+    ASSERT_TRUE(report);
+    EXPECT_TRUE(report->ok())
+        << report->problems[0].offset << ": " << report->problems[0].message;
+  }
+  stop = true;
+  writer.join();
 }
 
 TEST_F(LogTest, EmptyBatchIsRejected) {

@@ -52,10 +52,15 @@ class RawStore {
     return value;
   }
   void PutIndexWatermark(uint64_t offset) {
+    PutIndexWatermarkBytes(internal::OffsetKey(offset));
+  }
+  void PutIndexWatermarkBytes(const std::string& value) {
     ASSERT_TRUE(db_->Put({}, handles_[2],
-                         std::string(internal::kIndexWatermarkKey),
-                         internal::OffsetKey(offset))
+                         std::string(internal::kIndexWatermarkKey), value)
                     .ok());
+  }
+  void PutMeta(std::string_view key, const std::string& value) {
+    ASSERT_TRUE(db_->Put({}, handles_[0], std::string(key), value).ok());
   }
   void PutIndex(const std::string& key) {
     ASSERT_TRUE(db_->Put({}, handles_[2], key, "").ok());
@@ -279,6 +284,43 @@ TEST_F(VerifyTest, TheIndexIsRebuiltFromTheRecordsWhenItFallsBehind) {
   VerifyReport report = VerifyStore();
   EXPECT_TRUE(report.ok()) << Describe(report);
   EXPECT_EQ(report.index_entries_checked, 10u);
+}
+
+TEST_F(VerifyTest, DamagedMetadataIsReported) {
+  {
+    RawStore raw(dir_.path());
+    raw.PutMeta(internal::kStoreIdKey, "not-a-uuid");
+    raw.PutMeta(internal::kCreatedTimeKey, "yesterday");
+  }
+  VerifyReport report = VerifyStore();
+  EXPECT_TRUE(HasProblem(report, 0, "store_id")) << Describe(report);
+  EXPECT_TRUE(HasProblem(report, 0, "created_time")) << Describe(report);
+  EXPECT_EQ(report.problem_count, 2u) << Describe(report);
+}
+
+TEST_F(VerifyTest, AMalformedWatermarkIsReportedThenTheIndexRebuilt) {
+  RawStore(dir_.path()).PutIndexWatermarkBytes("junk");
+  VerifyReport before = VerifyStore();
+  EXPECT_TRUE(HasProblem(before, 0, "malformed index watermark"))
+      << Describe(before);
+  {
+    Options read_only;
+    read_only.read_only = true;
+    auto log = Log::Open(dir_.path(), read_only);
+    ASSERT_TRUE(log);
+    EXPECT_EQ(*(*log)->EntityOffsets({Kind::kContainer, "c7"}),
+              (std::vector<uint64_t>{7}));
+  }
+  {
+    auto log = Log::Open(dir_.path(), {});
+    ASSERT_TRUE(log);
+    ASSERT_TRUE(internal::WaitIndexed(
+        **log, 10,
+        std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  }
+  VerifyReport after = VerifyStore();
+  EXPECT_TRUE(after.ok()) << Describe(after);
+  EXPECT_EQ(after.index_entries_checked, 10u);
 }
 
 TEST_F(VerifyTest, AnIndexAheadOfTheLogIsStartedOver) {

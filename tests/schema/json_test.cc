@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <limits>
 
 namespace wmeta {
 namespace {
@@ -240,6 +241,40 @@ TEST_F(JsonTest, RejectsBadInputWithThePlace) {
     EXPECT_NE(error.message.find(c.message), std::string::npos)
         << c.json << "\n  got: " << error.message << "\n  want: " << c.message;
   }
+}
+
+TEST_F(JsonTest, ZeroValuesInNumberMapsSurvive) {
+  std::string out = RoundTrip(
+      R"({"source":"s","entity":{"kind":"ecs_task","id":"t","limits":{"cpu":0,"memory":0.5},)"
+      R"("ephemeral_storage_metrics":{"used":0}}})");
+  auto v = bj::parse(out);
+  EXPECT_EQ(v.at("entity").at("limits"),
+            bj::parse(R"({"cpu":0,"memory":0.5})"));
+  EXPECT_EQ(v.at("entity").at("ephemeral_storage_metrics"),
+            bj::parse(R"({"used":0})"));
+}
+
+TEST_F(JsonTest, RejectsWhatJsonCannotShow) {
+  EventBuilder b;
+  fb::ContainerResourcesBuilder resources(b.fbb());
+  resources.add_cpu_limit(std::numeric_limits<double>::quiet_NaN());
+  auto r = resources.Finish();
+  auto id = b.fbb().CreateString("c");
+  fb::ContainerBuilder c(b.fbb());
+  c.add_id(id);
+  c.add_resources(r);
+  auto nan = b.Finish("s", EventType::kSet, c.Finish());
+  ASSERT_TRUE(nan);
+  auto json = codec_.EventToJson(nan->view());
+  ASSERT_FALSE(json);
+  EXPECT_NE(json.error().message.find("NaN"), std::string::npos);
+
+  auto bad_source = b.Finish("s\xff", EventType::kSet,
+                             fb::CreateContainerDirect(b.fbb(), "c"));
+  ASSERT_TRUE(bad_source);
+  json = codec_.EventToJson(bad_source->view());
+  ASSERT_FALSE(json);
+  EXPECT_EQ(json.error().code, ErrorCode::kInvalidArgument);
 }
 
 TEST_F(JsonTest, RejectsInvalidUtf8OnOutput) {

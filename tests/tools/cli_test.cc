@@ -165,8 +165,11 @@ TEST_F(CliTest, LogSelectsByKindOffsetsAndTime) {
   EXPECT_EQ(future.exit_code, 1);
   EXPECT_NE(future.err.find("future_offset"), std::string::npos);
   RunResult bad_since = Wmeta({"log", "--since", "teatime"});
-  EXPECT_EQ(bad_since.exit_code, 1);
-  EXPECT_NE(bad_since.err.find("invalid --since"), std::string::npos);
+  EXPECT_EQ(bad_since.exit_code, 2);
+  EXPECT_NE(bad_since.err.find("expected an RFC 3339 time"), std::string::npos);
+  RunResult backwards = Wmeta({"log", "--from", "3", "--to", "2"});
+  EXPECT_EQ(backwards.exit_code, 2);
+  EXPECT_NE(backwards.err.find("must not be below --from"), std::string::npos);
 }
 
 TEST_F(CliTest, UsageErrorsExitTwo) {

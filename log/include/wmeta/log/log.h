@@ -45,7 +45,7 @@ struct Durability {
     // process loses
     // nothing, a power loss at most the last interval.
     kInterval,
-    // Written to the OS, never explicitly fsynced (tests, scratch stores).
+    // Written to the OS, fsynced only at a clean close (tests, scratch stores).
     kNone,
   };
   Mode mode = Mode::kSync;
@@ -92,8 +92,9 @@ struct Stats {
   // The epoch when the log is empty.
   Timestamp first_ingest_time;
   Timestamp last_ingest_time;
-  // The per-entity index covers offsets up to here; it follows the log closely
-  // while a writer has the store open, and catches up after a crash.
+  // The per-entity index covers offsets up to here. In the writer's process it
+  // follows the log within milliseconds at node rates; another process sees what
+  // the writer last flushed (up to a 2 MiB memtable behind, some 20k records).
   uint64_t indexed_offset = 0;
   // Every file in the data dir.
   uint64_t bytes_on_disk = 0;
@@ -167,10 +168,11 @@ class Log {
   virtual Result<Event> Read(uint64_t offset) = 0;
 
   // The offsets in [from, to] of every record about `id`, ascending: an index
-  // range read, plus a scan of the few newest records the background indexer
-  // has not reached yet.
+  // range read, plus a scan of the records the background indexer has not
+  // reached yet. `from` 0 means the first available offset. Errors as
+  // NewReader's for an explicit `from`.
   virtual Result<std::vector<uint64_t>> EntityOffsets(
-      const EntityId& id, uint64_t from = 1, uint64_t to = kMaxOffset) = 0;
+      const EntityId& id, uint64_t from = 0, uint64_t to = kMaxOffset) = 0;
 
   virtual uint64_t first_offset() const = 0;
   // 0 when nothing was ever appended.

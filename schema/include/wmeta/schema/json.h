@@ -41,7 +41,8 @@ class JsonCodec {
   // Renders `event` as one line of JSON without a trailing newline. "offset"
   // and "ingest_time" appear once the event has been appended. Doubles print
   // with 12 significant digits (FlatBuffers' text generator). kInvalidArgument
-  // when a string field holds bytes that are not valid UTF-8.
+  // when a string holds bytes that are not valid UTF-8, or a double is NaN or
+  // infinite: JSON can show neither.
   Result<std::string> EventToJson(const EventView& event);
 
  private:
