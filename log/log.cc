@@ -219,7 +219,7 @@ class LogImpl final : public Log {
 
   Status Init();
 
-  Result<AppendResult> Append(std::span<const Event> events) override;
+  Result<AppendResult> Append(std::span<const Event* const> events) override;
   Result<std::unique_ptr<Reader>> NewReader(uint64_t from,
                                             uint64_t to) override;
   Result<uint64_t> OffsetAtTime(Timestamp time) override;
@@ -241,7 +241,7 @@ class LogImpl final : public Log {
  private:
   // One Append call waiting to be committed.
   struct Writer {
-    std::span<const Event> events;
+    std::span<const Event* const> events;
     size_t bytes = 0;
     bool done = false;
     Result<AppendResult> result =
@@ -585,10 +585,10 @@ Status LogImpl::WriteGroup(const std::vector<Writer*>& group, uint64_t first,
   uint64_t offset = first;
   char key[8];
   for (Writer* w : group) {
-    for (const Event& e : w->events) {
+    for (const Event* e : w->events) {
       // The WriteBatch copies what it is given, so one aligned scratch copy to
       // patch is enough.
-      scratch_.assign(e.bytes());
+      scratch_.assign(e->bytes());
       auto* record = fb::GetMutableRecord(scratch_.data());
       // Present by construction: Event verification requires both fields.
       record->mutate_offset(offset);
@@ -605,7 +605,7 @@ Status LogImpl::WriteGroup(const std::vector<Writer*>& group, uint64_t first,
   return {};
 }
 
-Result<AppendResult> LogImpl::Append(std::span<const Event> events) {
+Result<AppendResult> LogImpl::Append(std::span<const Event* const> events) {
   if (options_.read_only) {
     return MakeError(ErrorCode::kUnavailable, "the log was opened read-only");
   }
@@ -614,7 +614,7 @@ Result<AppendResult> LogImpl::Append(std::span<const Event> events) {
 
   Writer self;
   self.events = events;
-  for (const Event& e : events) self.bytes += e.bytes().size();
+  for (const Event* e : events) self.bytes += e->bytes().size();
 
   std::unique_lock lock(mu_);
   writers_.push_back(&self);
@@ -819,6 +819,13 @@ void LogImpl::SyncLoop() {
 }
 
 }  // namespace
+
+Result<AppendResult> Log::Append(std::span<const Event> events) {
+  std::vector<const Event*> pointers;
+  pointers.reserve(events.size());
+  for (const Event& e : events) pointers.push_back(&e);
+  return Append(std::span<const Event* const>(pointers));
+}
 
 Result<Durability> Durability::Parse(std::string_view text) {
   if (text == "sync") return Durability{};

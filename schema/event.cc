@@ -87,14 +87,24 @@ Result<Event> Event::FromBytes(std::string bytes) {
   return Event(std::move(bytes));
 }
 
+Event Event::Stamped(uint64_t offset, Timestamp ingest_time) const {
+  Event copy(bytes_);
+  auto* record = fb::GetMutableRecord(copy.bytes_.data());
+  // Both fields are present: verification requires them.
+  record->mutate_offset(offset);
+  record->mutate_ingest_time(ToUnixNanos(ingest_time));
+  return copy;
+}
+
 Result<Event> EventBuilder::FinishUnion(std::string_view source, EventType type,
                                         Kind kind,
                                         flatbuffers::Offset<void> entity,
-                                        Timestamp observed) {
+                                        Timestamp observed, uint64_t offset,
+                                        Timestamp ingest_time) {
   auto source_offset = fbb_.CreateString(source);
   fb::RecordBuilder record(fbb_);
-  record.add_offset(0);
-  record.add_ingest_time(0);
+  record.add_offset(offset);
+  record.add_ingest_time(ToUnixNanos(ingest_time));
   record.add_observed_time(ToUnixNanos(observed));
   record.add_source(source_offset);
   record.add_type(static_cast<fb::EventType>(type));

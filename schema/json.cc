@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "wmeta/schema/reflection.h"
 #include "wmeta/schema/wmeta_bfbs_generated.h"
 
 namespace wmeta {
@@ -19,16 +20,8 @@ namespace {
 namespace bj = boost::json;
 using reflection::BaseType;
 
-constexpr std::string_view kTimeAttribute = "wmeta_time";
-constexpr std::string_view kMapAttribute = "wmeta_map";
-
 bool HasAttribute(const reflection::Field& field, std::string_view name) {
-  const auto* attributes = field.attributes();
-  if (attributes == nullptr) return false;
-  for (const auto* kv : *attributes) {
-    if (kv->key()->string_view() == name) return true;
-  }
-  return false;
+  return FieldAttribute(field, name).has_value();
 }
 
 std::unexpected<Error> Invalid(std::string message) {
@@ -379,9 +372,7 @@ class Translator {
 }  // namespace
 
 struct JsonCodec::Impl {
-  Impl()
-      : schema(*reflection::GetSchema(fb::RecordBinarySchema::data())),
-        translator(schema) {
+  Impl() : translator(EmbeddedSchema()) {
     flatbuffers::IDLOptions options;
     options.strict_json = true;
     options.indent_step = -1;
@@ -392,27 +383,17 @@ struct JsonCodec::Impl {
                              fb::RecordBinarySchema::size())) {
       std::abort();
     }
-    for (Kind kind : kAllKinds) {
-      auto name = std::string("wmeta.fb.") +
-                  fb::EnumNameEntity(static_cast<fb::Entity>(kind));
-      const reflection::Object* table =
-          schema.objects()->LookupByKey(name.c_str());
-      if (table == nullptr) std::abort();
-      tables[static_cast<size_t>(kind)] = table;
-    }
   }
 
-  const reflection::Object& Table(Kind kind) const {
-    return *tables[static_cast<size_t>(kind)];
-  }
+  const reflection::Object& Table(Kind kind) const { return EntityTable(kind); }
 
   Result<bj::object> EntityIn(const bj::value& value,
                               fb::Entity& entity_type) const;
+  // The entity of `event` as user JSON, "kind" first.
+  Result<bj::object> EntityOut(const EventView& event);
 
-  const reflection::Schema& schema;
   Translator translator;
   std::unique_ptr<flatbuffers::Parser> parser;
-  std::array<const reflection::Object*, kAllKinds.size() + 1> tables{};
 };
 
 Result<bj::object> JsonCodec::Impl::EntityIn(const bj::value& value,
@@ -526,11 +507,10 @@ Result<Event> JsonCodec::ParseEvent(std::string_view json,
   return event;
 }
 
-Result<std::string> JsonCodec::EventToJson(const EventView& event) {
-  const reflection::Object& table = impl_->Table(event.kind());
+Result<bj::object> JsonCodec::Impl::EntityOut(const EventView& event) {
+  const reflection::Object& table = Table(event.kind());
   std::string text;
-  if (!flatbuffers::GenerateTextFromTable(*impl_->parser,
-                                          event.record().entity(),
+  if (!flatbuffers::GenerateTextFromTable(*parser, event.record().entity(),
                                           table.name()->str(), &text)) {
     return Invalid("event at offset " + std::to_string(event.offset()) +
                    " has a string that is not valid UTF-8");
@@ -542,18 +522,27 @@ Result<std::string> JsonCodec::EventToJson(const EventView& event) {
     return Invalid("event at offset " + std::to_string(event.offset()) +
                    " has a number JSON cannot show (NaN or infinite)");
   }
+  translator.TableOut(table, fields.get_object());
+  bj::object entity;
+  entity.reserve(fields.get_object().size() + 1);
+  entity["kind"] = KindName(event.kind());
+  for (auto& [key, value] : fields.get_object()) {
+    entity.emplace(key, std::move(value));
+  }
+  return entity;
+}
+
+Result<std::string> JsonCodec::EntityToJson(const EventView& event) {
+  WMETA_ASSIGN_OR_RETURN(bj::object entity, impl_->EntityOut(event));
+  return Serialize(entity);
+}
+
+Result<std::string> JsonCodec::EventToJson(const EventView& event) {
   if (!IsValidUtf8(event.source())) {
     return Invalid("event at offset " + std::to_string(event.offset()) +
                    " has a source that is not valid UTF-8");
   }
-  impl_->translator.TableOut(table, fields.get_object());
-
-  bj::object entity;
-  entity.reserve(fields.get_object().size() + 1);
-  entity["kind"] = KindName(event.kind());
-  for (auto& [key, value] : fields.get_object())
-    entity.emplace(key, std::move(value));
-
+  WMETA_ASSIGN_OR_RETURN(bj::object entity, impl_->EntityOut(event));
   bj::object out;
   if (event.offset() != 0) {
     out["offset"] = event.offset();
@@ -566,6 +555,46 @@ Result<std::string> JsonCodec::EventToJson(const EventView& event) {
   out["type"] = EventTypeName(event.type());
   out["entity"] = std::move(entity);
   return Serialize(out);
+}
+
+namespace {
+
+void DiffValues(const std::string& path, const bj::value* before,
+                const bj::value* after, std::vector<JsonChange>& out) {
+  if (before != nullptr && after != nullptr && before->is_object() &&
+      after->is_object()) {
+    std::vector<std::string_view> keys;
+    for (const auto& [key, v] : before->get_object()) keys.push_back(key);
+    for (const auto& [key, v] : after->get_object()) keys.push_back(key);
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    for (std::string_view key : keys) {
+      DiffValues(
+          path.empty() ? std::string(key) : path + "." + std::string(key),
+          before->get_object().if_contains(key),
+          after->get_object().if_contains(key), out);
+    }
+    return;
+  }
+  if (before != nullptr && after != nullptr && *before == *after) return;
+  out.push_back({path, before != nullptr ? Serialize(*before) : std::string(),
+                 after != nullptr ? Serialize(*after) : std::string()});
+}
+
+}  // namespace
+
+Result<std::vector<JsonChange>> DiffJson(std::string_view before,
+                                         std::string_view after) {
+  boost::system::error_code ec;
+  bj::value a = bj::parse(before, ec);
+  if (ec || !a.is_object())
+    return Invalid("diff: the first value is not a JSON object");
+  bj::value b = bj::parse(after, ec);
+  if (ec || !b.is_object())
+    return Invalid("diff: the second value is not a JSON object");
+  std::vector<JsonChange> out;
+  DiffValues("", &a, &b, out);
+  return out;
 }
 
 }  // namespace wmeta

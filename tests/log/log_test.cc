@@ -287,7 +287,7 @@ TEST_F(LogTest, VerifyBesideAWriterSeesAConsistentLog) {
 
 TEST_F(LogTest, EmptyBatchIsRejected) {
   auto log = OpenOrDie();
-  auto r = log->Append({});
+  auto r = log->Append(std::span<const Event>());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
 }

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "wmeta/schema/json.h"
+
 namespace wmeta::testing {
 namespace {
 
@@ -59,6 +61,25 @@ Event RealisticContainerEvent(uint64_t n) {
   return OrDie(
       b.Finish("runtime", EventType::kSet, container,
                FromUnixNanos(1764000002000000000 + static_cast<int64_t>(n))));
+}
+
+}  // namespace wmeta::testing
+
+namespace wmeta::testing {
+
+Event JsonEvent(std::string_view json) {
+  static thread_local JsonCodec codec;
+  return OrDie(codec.ParseEvent(json));
+}
+
+std::string EntityJson(const EventView& event) {
+  static thread_local JsonCodec codec;
+  auto json = codec.EntityToJson(event);
+  if (!json) {
+    std::fprintf(stderr, "test entity: %s\n", json.error().ToString().c_str());
+    std::abort();
+  }
+  return *json;
 }
 
 }  // namespace wmeta::testing

@@ -20,3 +20,14 @@ Event ContainerEvent(std::string_view id, std::string_view name = {},
 Event RealisticContainerEvent(uint64_t n);
 
 }  // namespace wmeta::testing
+
+namespace wmeta::testing {
+
+// An event from its JSON (DESIGN.md §4 shape). Aborts on invalid JSON: test
+// inputs are known good.
+Event JsonEvent(std::string_view json);
+
+// The entity of `event` as JSON (for readable assertions).
+std::string EntityJson(const EventView& event);
+
+}  // namespace wmeta::testing

@@ -152,7 +152,8 @@ class Log {
   // kUnavailable (read-only, or the log failed an earlier write and must be
   // reopened), kIoError (nothing of the batch is acknowledged; after a crash it
   // may or may not be present, as with any unacknowledged write).
-  virtual Result<AppendResult> Append(std::span<const Event> events) = 0;
+  virtual Result<AppendResult> Append(std::span<const Event* const> events) = 0;
+  Result<AppendResult> Append(std::span<const Event> events);
 
   // A reader over offsets [from, min(to, last_offset())]. Errors: kOutOfRange
   // when `from` is below first_offset() (the message names it), kFutureOffset

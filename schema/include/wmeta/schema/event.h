@@ -112,12 +112,21 @@ class Event {
  public:
   // Verifies `bytes` (see EventView::Verify) and takes ownership.
   static Result<Event> FromBytes(std::string bytes);
+  // A copy of the bytes of `view`, which is verified already.
+  static Event Copy(const EventView& view) {
+    return Event(std::string(reinterpret_cast<const char*>(view.bytes().data()),
+                             view.bytes().size()));
+  }
 
   EventView view() const {
     return EventView::FromVerified(
         {reinterpret_cast<const uint8_t*>(bytes_.data()), bytes_.size()});
   }
   const std::string& bytes() const { return bytes_; }
+
+  // A copy of this event as the log holds it at `offset`, ingested at
+  // `ingest_time`: the same bytes with those two fields set.
+  Event Stamped(uint64_t offset, Timestamp ingest_time) const;
 
  private:
   explicit Event(std::string bytes) : bytes_(std::move(bytes)) {}
@@ -143,9 +152,13 @@ class EventBuilder {
                        entity.Union(), observed);
   }
 
+  // As Finish, for an entity table of `kind` built with fbb(). `offset` and
+  // `ingest_time` are those of a record the log already holds, for records
+  // derived from it (a merged entity); 0 and the epoch otherwise.
   Result<Event> FinishUnion(std::string_view source, EventType type, Kind kind,
                             flatbuffers::Offset<void> entity,
-                            Timestamp observed);
+                            Timestamp observed, uint64_t offset = 0,
+                            Timestamp ingest_time = {});
 
  private:
   flatbuffers::FlatBufferBuilder fbb_{1024};

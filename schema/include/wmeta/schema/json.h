@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "wmeta/schema/error.h"
 #include "wmeta/schema/event.h"
@@ -45,9 +46,27 @@ class JsonCodec {
   // infinite: JSON can show neither.
   Result<std::string> EventToJson(const EventView& event);
 
+  // Just the entity of `event`, as EventToJson shows it under "entity".
+  Result<std::string> EntityToJson(const EventView& event);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// One difference between two JSON objects.
+struct JsonChange {
+  // Dotted path of object keys: "state.running", "labels.app".
+  std::string path;
+  // The values as JSON; "" where the key is absent.
+  std::string before;
+  std::string after;
+};
+
+// The differences between two JSON objects, key by key: objects are compared
+// recursively, anything else (arrays included) as a whole. In key order.
+// kInvalidArgument when either is not a JSON object.
+Result<std::vector<JsonChange>> DiffJson(std::string_view before,
+                                         std::string_view after);
 
 }  // namespace wmeta

@@ -1,0 +1,54 @@
+#include "wmeta/schema/reflection.h"
+
+#include <array>
+#include <cstdlib>
+#include <string>
+
+#include "wmeta/schema/wmeta_bfbs_generated.h"
+#include "wmeta/schema/wmeta_generated.h"
+
+namespace wmeta {
+
+const reflection::Schema& EmbeddedSchema() {
+  static const reflection::Schema& schema =
+      *reflection::GetSchema(fb::RecordBinarySchema::data());
+  return schema;
+}
+
+const reflection::Object& EntityTable(Kind kind) {
+  static const std::array<const reflection::Object*, kAllKinds.size() + 1>
+      tables = [] {
+        std::array<const reflection::Object*, kAllKinds.size() + 1> out{};
+        for (Kind k : kAllKinds) {
+          std::string name = std::string("wmeta.fb.") +
+                             fb::EnumNameEntity(static_cast<fb::Entity>(k));
+          out[static_cast<size_t>(k)] =
+              EmbeddedSchema().objects()->LookupByKey(name.c_str());
+          // The schema is embedded at build time: a missing table is a build
+          // defect, caught by the first test that runs.
+          if (out[static_cast<size_t>(k)] == nullptr) std::abort();
+        }
+        return out;
+      }();
+  return *tables[static_cast<size_t>(kind)];
+}
+
+const reflection::Object& FieldTable(const reflection::Field& field) {
+  return *EmbeddedSchema().objects()->Get(
+      static_cast<flatbuffers::uoffset_t>(field.type()->index()));
+}
+
+std::optional<std::string_view> FieldAttribute(const reflection::Field& field,
+                                               std::string_view name) {
+  const auto* attributes = field.attributes();
+  if (attributes == nullptr) return std::nullopt;
+  for (const auto* kv : *attributes) {
+    if (kv->key()->string_view() == name) {
+      return kv->value() != nullptr ? kv->value()->string_view()
+                                    : std::string_view();
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace wmeta

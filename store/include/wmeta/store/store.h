@@ -1,0 +1,178 @@
+// The store: the log, the live view folded from it, and what consumers use on
+// top of both: queries now and in the past, entity history, diffs,
+// subscriptions, checkpoints and retention. The store is the log's only
+// writer: Apply() drops sets that change nothing and unsets of layers that do
+// not exist, appends the rest, folds them into the view and publishes them to
+// subscribers.
+//
+//   WMETA_ASSIGN_OR_RETURN(auto store, store::Store::Open(dir, {}));
+//   WMETA_ASSIGN_OR_RETURN(store::ApplyResult r, store->Apply(events));
+//   auto web = store->Get({Kind::kContainer, "3f2a"});
+//
+// Thread-safety: thread-safe. Apply() from many threads is grouped into one
+// log append. Queries run beside Apply() on a consistent view. A writable
+// store runs background threads (the log's, a checkpointer); they stop when
+// the Store is destroyed, which also writes a final checkpoint.
+
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "wmeta/log/log.h"
+#include "wmeta/schema/error.h"
+#include "wmeta/schema/event.h"
+#include "wmeta/store/priorities.h"
+#include "wmeta/store/subscription.h"
+#include "wmeta/store/view.h"
+
+namespace wmeta::store {
+
+struct Options {
+  // The log's options (durability, read-only, clock).
+  log::Options log;
+  // Default: the reference's order.
+  SourcePriorities priorities;
+  // How many recent changes stay in memory for subscribers to read; one that
+  // falls further behind reads from the log until it catches up. Default 64k.
+  size_t live_changes = size_t{1} << 16;
+  // A checkpoint of the view is written after this many records or this much
+  // time (whichever first; 0 disables either) and at a clean close.
+  uint64_t checkpoint_every_records = 100'000;
+  std::chrono::seconds checkpoint_every{300};
+  // Checkpoints kept on disk (the newest ones). At least 1.
+  size_t checkpoints_kept = 2;
+};
+
+struct ApplyResult {
+  // The offsets of the appended records; both 0 when nothing was appended.
+  uint64_t first_offset = 0;
+  uint64_t last_offset = 0;
+  size_t appended = 0;
+  // Sets equal to their source's layer and unsets of absent layers: dropped.
+  size_t noops = 0;
+  // The appended records were fsynced before this acknowledgement.
+  bool synced = false;
+};
+
+// One record in an entity's history, with what it changed in the merged
+// entity.
+struct HistoryEntry {
+  std::shared_ptr<const Event> record;
+  // The merged entity after the record (for the unset that removed it, its
+  // last state), and whether it still exists.
+  std::shared_ptr<const Event> merged;
+  bool exists = true;
+  // Field path, value before, value after (JSON; "" when absent).
+  struct FieldChange {
+    std::string path;
+    std::string before;
+    std::string after;
+  };
+  std::vector<FieldChange> changes;
+};
+
+struct EntityDiff {
+  EntityId id;
+  // Present on the side where the entity exists.
+  std::shared_ptr<const Event> before;
+  std::shared_ptr<const Event> after;
+  std::vector<HistoryEntry::FieldChange> changes;
+};
+
+struct DiffResult {
+  uint64_t from_offset = 0;
+  uint64_t to_offset = 0;
+  // Each sorted by (kind, id).
+  std::vector<EntityDiff> added;
+  std::vector<EntityDiff> removed;
+  std::vector<EntityDiff> changed;
+};
+
+struct CheckpointInfo {
+  uint64_t offset = 0;
+  size_t entities = 0;
+  uint64_t bytes = 0;
+  std::string path;
+};
+
+struct RetentionPolicy {
+  // Keep records younger than this (0: no age limit).
+  std::chrono::seconds max_age{0};
+  // Keep at most this many records / bytes of records, newest first (0: none).
+  uint64_t max_records = 0;
+  uint64_t max_bytes = 0;
+};
+
+struct RetentionResult {
+  uint64_t old_first_offset = 0;
+  uint64_t new_first_offset = 0;
+  uint64_t records_removed = 0;
+};
+
+class Store {
+ public:
+  // Opens the store in `dir` (creating it when missing and allowed): the log,
+  // then the view from the newest valid checkpoint plus the records after it
+  // (a damaged checkpoint is skipped, an older one or a full replay used).
+  // Errors: those of log::Log::Open, and kCorruption when the log cannot be
+  // replayed.
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir,
+                                             const Options& options);
+
+  virtual ~Store() = default;
+
+  // See the file comment. Errors: those of log::Log::Append; nothing of a
+  // failed group is folded or published.
+  virtual Result<ApplyResult> Apply(std::span<const Event> events) = 0;
+
+  // Runs `fn` on the live view, locked for reading: keep it short. Entities
+  // it returns stay valid afterwards.
+  virtual void Read(const std::function<void(const View&)>& fn) const = 0;
+
+  Result<EntityPtr> Get(const EntityId& id) const;
+  std::vector<EntityPtr> List(const ListQuery& query) const;
+
+  // The view as it was after `offset` (0: empty), rebuilt from the newest
+  // checkpoint at or below it plus the records up to it. Errors: kOutOfRange
+  // below what retention kept (naming the first available offset),
+  // kFutureOffset beyond the last record.
+  virtual Result<std::unique_ptr<View>> StateAt(uint64_t offset) const = 0;
+  // The view with every record ingested at or before `time`.
+  virtual Result<std::unique_ptr<View>> StateAtTime(Timestamp time) const = 0;
+
+  // Every record about `id` that the log still holds, in order, with the
+  // field-level changes of the merged entity, through the per-entity index.
+  virtual Result<std::vector<HistoryEntry>> History(
+      const EntityId& id) const = 0;
+
+  // Entities added, removed and changed between the views after `from` and
+  // after `to`.
+  virtual Result<DiffResult> Diff(uint64_t from, uint64_t to) const = 0;
+
+  virtual Result<std::unique_ptr<Subscription>> Subscribe(
+      SubscribeOptions options) = 0;
+
+  // Writes a checkpoint of the live view now.
+  virtual Result<CheckpointInfo> Checkpoint() = 0;
+  virtual std::vector<CheckpointInfo> Checkpoints() const = 0;
+
+  // Removes the records `policy` does not keep, in whole ranges, never above
+  // the newest checkpoint (write one first to trim more).
+  virtual Result<RetentionResult> ApplyRetention(
+      const RetentionPolicy& policy) = 0;
+
+  // The log underneath (thread-safe; read it freely, never append to it
+  // directly: that would bypass the view).
+  virtual log::Log& log() const = 0;
+  // The offset of the last record folded into the live view.
+  virtual uint64_t applied_offset() const = 0;
+};
+
+}  // namespace wmeta::store

@@ -1,0 +1,587 @@
+#include "wmeta/store/store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <shared_mutex>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+
+#include "change_window.h"
+#include "checkpoint.h"
+#include "entity_ops.h"
+#include "subscription_impl.h"
+#include "wmeta/schema/json.h"
+
+namespace wmeta::store {
+namespace {
+
+using internal::ChangeWindow;
+using internal::CheckpointFile;
+
+const flatbuffers::Table& EntityOf(const Event& event) {
+  return *reinterpret_cast<const flatbuffers::Table*>(
+      event.view().record().entity());
+}
+
+// The field-level changes between two versions of a merged entity (either
+// may be null: absent).
+Result<std::vector<HistoryEntry::FieldChange>> FieldChanges(
+    JsonCodec& codec, const Event* before, const Event* after) {
+  std::string a = "{}", b = "{}";
+  if (before != nullptr) {
+    WMETA_ASSIGN_OR_RETURN(a, codec.EntityToJson(before->view()));
+  }
+  if (after != nullptr) {
+    WMETA_ASSIGN_OR_RETURN(b, codec.EntityToJson(after->view()));
+  }
+  WMETA_ASSIGN_OR_RETURN(std::vector<JsonChange> diff, DiffJson(a, b));
+  std::vector<HistoryEntry::FieldChange> out;
+  out.reserve(diff.size());
+  for (auto& change : diff) {
+    if (change.path == "kind" || change.path == "id") continue;
+    out.push_back({std::move(change.path), std::move(change.before),
+                   std::move(change.after)});
+  }
+  return out;
+}
+
+class StoreImpl final : public Store {
+ public:
+  StoreImpl(std::string dir, Options options, std::unique_ptr<log::Log> log)
+      : dir_(std::move(dir)),
+        options_(std::move(options)),
+        log_(std::move(log)),
+        view_(options_.priorities) {}
+
+  ~StoreImpl() override;
+
+  Status Init();
+
+  Result<ApplyResult> Apply(std::span<const Event> events) override;
+  void Read(const std::function<void(const View&)>& fn) const override {
+    std::shared_lock lock(view_mu_);
+    fn(view_);
+  }
+  Result<std::unique_ptr<View>> StateAt(uint64_t offset) const override;
+  Result<std::unique_ptr<View>> StateAtTime(Timestamp time) const override;
+  Result<std::vector<HistoryEntry>> History(const EntityId& id) const override;
+  Result<DiffResult> Diff(uint64_t from, uint64_t to) const override;
+  Result<std::unique_ptr<Subscription>> Subscribe(
+      SubscribeOptions options) override;
+  Result<CheckpointInfo> Checkpoint() override;
+  std::vector<CheckpointInfo> Checkpoints() const override;
+  Result<RetentionResult> ApplyRetention(
+      const RetentionPolicy& policy) override;
+  log::Log& log() const override { return *log_; }
+  uint64_t applied_offset() const override {
+    std::shared_lock lock(view_mu_);
+    return view_.applied_offset();
+  }
+
+ private:
+  // One Apply call waiting for its group to be committed.
+  struct Pending {
+    std::span<const Event> events;
+    bool done = false;
+    Result<ApplyResult> result = ApplyResult{};
+    std::condition_variable cv;
+  };
+
+  void Commit(const std::vector<Pending*>& group);
+  // A view of the records after a checkpoint at or below `offset` (or none),
+  // not yet folded up to `offset`.
+  Result<std::unique_ptr<View>> BaseFor(uint64_t offset) const;
+  // Folds records (view.applied_offset(), offset] into `view`.
+  Status Replay(View& view, uint64_t offset) const;
+  void CheckpointLoop();
+
+  const std::string dir_;
+  const Options options_;
+  const std::unique_ptr<log::Log> log_;
+
+  mutable std::shared_mutex view_mu_;
+  // Guarded by view_mu_; changed only by the leader of a commit group.
+  View view_;
+  std::unique_ptr<ChangeWindow> window_;
+
+  std::mutex write_mu_;
+  // Guarded by write_mu_: the Apply calls waiting; the front one leads.
+  std::deque<Pending*> pending_;
+
+  // Serialises checkpoint writes and retention.
+  mutable std::mutex checkpoint_mu_;
+  std::atomic<uint64_t> records_since_checkpoint_{0};
+  std::thread checkpointer_;
+  std::mutex checkpointer_mu_;
+  std::condition_variable checkpointer_cv_;
+  bool stopping_ = false;
+};
+
+StoreImpl::~StoreImpl() {
+  if (checkpointer_.joinable()) {
+    {
+      std::lock_guard lock(checkpointer_mu_);
+      stopping_ = true;
+    }
+    checkpointer_cv_.notify_all();
+    checkpointer_.join();
+  }
+  if (window_ != nullptr) window_->Close();
+  if (!options_.log.read_only && view_.applied_offset() > 0) {
+    auto newest = internal::ListCheckpoints(internal::CheckpointDir(dir_));
+    if (newest.empty() || newest[0].offset < view_.applied_offset()) {
+      // A clean close leaves a checkpoint, so the next open replays nothing;
+      // failing to write one costs only a longer replay.
+      (void)Checkpoint();
+    }
+  }
+}
+
+Status StoreImpl::Init() {
+  WMETA_ASSIGN_OR_RETURN(std::unique_ptr<View> base,
+                         BaseFor(log_->last_offset()));
+  WMETA_RETURN_IF_ERROR(Replay(*base, log_->last_offset()));
+  view_ = std::move(*base);
+  window_ = std::make_unique<ChangeWindow>(
+      std::max<size_t>(options_.live_changes, 1), view_.applied_offset());
+  bool periodic = options_.checkpoint_every_records > 0 ||
+                  options_.checkpoint_every.count() > 0;
+  if (!options_.log.read_only && periodic) {
+    try {
+      checkpointer_ = std::thread([this] { CheckpointLoop(); });
+    } catch (const std::system_error& e) {
+      return MakeError(
+          ErrorCode::kUnavailable,
+          std::string("cannot start the checkpointer: ") + e.what());
+    }
+  }
+  return {};
+}
+
+Result<std::unique_ptr<View>> StoreImpl::BaseFor(uint64_t offset) const {
+  uint64_t first = log_->first_offset();
+  for (const CheckpointFile& file :
+       internal::ListCheckpoints(internal::CheckpointDir(dir_))) {
+    // Usable when it is not past `offset` and the records after it are kept.
+    if (file.offset > offset || file.offset + 1 < first) continue;
+    auto view =
+        internal::ReadCheckpoint(file, log_->store_id(), options_.priorities);
+    if (view) return view;
+    // A damaged checkpoint is skipped: an older one, or the log, will do.
+  }
+  if (first > 1) {
+    return MakeError(
+        ErrorCode::kOutOfRange,
+        "offset " + std::to_string(offset) +
+            " is below what this store can rebuild: records before " +
+            std::to_string(first) +
+            " were removed and no intact checkpoint covers them");
+  }
+  return std::make_unique<View>(options_.priorities);
+}
+
+Status StoreImpl::Replay(View& view, uint64_t offset) const {
+  if (offset <= view.applied_offset()) return {};
+  WMETA_ASSIGN_OR_RETURN(auto reader,
+                         log_->NewReader(view.applied_offset() + 1, offset));
+  while (true) {
+    WMETA_ASSIGN_OR_RETURN(bool more, reader->Next());
+    if (!more) break;
+    view.Apply(std::make_shared<const Event>(Event::Copy(reader->event())));
+  }
+  return {};
+}
+
+Result<ApplyResult> StoreImpl::Apply(std::span<const Event> events) {
+  if (options_.log.read_only) {
+    return MakeError(ErrorCode::kUnavailable, "the store was opened read-only");
+  }
+  if (events.empty()) return ApplyResult{};
+  Pending self;
+  self.events = events;
+  std::unique_lock lock(write_mu_);
+  pending_.push_back(&self);
+  while (!self.done && pending_.front() != &self) self.cv.wait(lock);
+  if (self.done) return std::move(self.result);
+  // This call leads: it commits its events and those queued behind it.
+  std::vector<Pending*> group(pending_.begin(), pending_.end());
+  lock.unlock();
+  Commit(group);
+  lock.lock();
+  for (Pending* p : group) {
+    p->done = true;
+    pending_.pop_front();
+    if (p != &self) p->cv.notify_one();
+  }
+  if (!pending_.empty()) pending_.front()->cv.notify_one();
+  return std::move(self.result);
+}
+
+void StoreImpl::Commit(const std::vector<Pending*>& group) {
+  // Drop what changes nothing, judged against the view and the group's own
+  // earlier events: (kind, id, source) -> the layer it leaves (null: none).
+  std::unordered_map<std::string, const Event*> overlay;
+  std::vector<const Event*> kept;
+  std::vector<size_t> kept_per_call;
+  for (Pending* p : group) {
+    size_t before = kept.size();
+    ApplyResult& result = *p->result;
+    for (const Event& event : p->events) {
+      EventView e = event.view();
+      std::string key;
+      key.push_back(static_cast<char>(e.kind()));
+      key.append(e.id());
+      key.push_back('\0');
+      key.append(e.source());
+      const Event* current;
+      if (auto it = overlay.find(key); it != overlay.end()) {
+        current = it->second;
+      } else {
+        current = view_.Layer({e.kind(), std::string(e.id())}, e.source());
+      }
+      bool is_set = e.type() == EventType::kSet;
+      bool noop = is_set
+                      ? current != nullptr &&
+                            internal::EntitiesEqual(
+                                e.kind(), EntityOf(*current), EntityOf(event))
+                      : current == nullptr;
+      if (noop) {
+        ++result.noops;
+        continue;
+      }
+      overlay[key] = is_set ? &event : nullptr;
+      kept.push_back(&event);
+    }
+    kept_per_call.push_back(kept.size() - before);
+  }
+  if (kept.empty()) return;
+
+  auto appended = log_->Append(kept);
+  if (!appended) {
+    for (Pending* p : group) p->result = std::unexpected(appended.error());
+    return;
+  }
+  std::vector<Change> changes;
+  changes.reserve(kept.size());
+  {
+    std::unique_lock lock(view_mu_);
+    for (size_t i = 0; i < kept.size(); ++i) {
+      auto record = std::make_shared<const Event>(
+          kept[i]->Stamped(appended->first_offset + i, appended->ingest_time));
+      if (auto change = view_.Apply(record)) {
+        changes.push_back(std::move(*change));
+      } else {
+        changes.push_back(Change{.record = record, .changed = false});
+      }
+    }
+  }
+  window_->Publish(std::move(changes), appended->last_offset);
+
+  uint64_t next = appended->first_offset;
+  for (size_t i = 0; i < group.size(); ++i) {
+    ApplyResult& result = *group[i]->result;
+    result.appended = kept_per_call[i];
+    result.synced = appended->synced;
+    if (result.appended > 0) {
+      result.first_offset = next;
+      result.last_offset = next + result.appended - 1;
+      next += result.appended;
+    }
+  }
+  uint64_t since = records_since_checkpoint_ += kept.size();
+  if (options_.checkpoint_every_records > 0 &&
+      since >= options_.checkpoint_every_records) {
+    checkpointer_cv_.notify_all();
+  }
+}
+
+Result<std::unique_ptr<View>> StoreImpl::StateAt(uint64_t offset) const {
+  uint64_t last = log_->last_offset();
+  if (offset > last) {
+    return MakeError(ErrorCode::kFutureOffset,
+                     "offset " + std::to_string(offset) +
+                         " is beyond the last offset " + std::to_string(last));
+  }
+  if (offset + 1 < log_->first_offset()) {
+    // Unless a checkpoint sits exactly there, those records are gone.
+    auto files = internal::ListCheckpoints(internal::CheckpointDir(dir_));
+    bool covered = std::any_of(files.begin(), files.end(), [&](const auto& f) {
+      return f.offset == offset;
+    });
+    if (!covered) {
+      return MakeError(ErrorCode::kOutOfRange,
+                       "offset " + std::to_string(offset) +
+                           " is below the first available offset " +
+                           std::to_string(log_->first_offset()));
+    }
+  }
+  {
+    std::shared_lock lock(view_mu_);
+    if (view_.applied_offset() == offset) return std::make_unique<View>(view_);
+  }
+  WMETA_ASSIGN_OR_RETURN(std::unique_ptr<View> view, BaseFor(offset));
+  WMETA_RETURN_IF_ERROR(Replay(*view, offset));
+  return view;
+}
+
+Result<std::unique_ptr<View>> StoreImpl::StateAtTime(Timestamp time) const {
+  WMETA_ASSIGN_OR_RETURN(
+      uint64_t after, log_->OffsetAtTime(time + std::chrono::nanoseconds(1)));
+  return StateAt(after - 1);
+}
+
+Result<std::vector<HistoryEntry>> StoreImpl::History(const EntityId& id) const {
+  WMETA_ASSIGN_OR_RETURN(std::vector<uint64_t> offsets,
+                         log_->EntityOffsets(id));
+  // The entity as it was before the first record the log keeps: from the
+  // checkpoint retention left exactly there (none is needed from offset 1).
+  View view(options_.priorities);
+  uint64_t first = log_->first_offset();
+  if (first > 1) {
+    for (const CheckpointFile& file :
+         internal::ListCheckpoints(internal::CheckpointDir(dir_))) {
+      if (file.offset + 1 != first) continue;
+      auto base =
+          internal::ReadCheckpoint(file, log_->store_id(), options_.priorities);
+      if (!base) continue;
+      if (auto entity = (*base)->Get(id)) view.Restore(*entity);
+      view.SetApplied(file.offset);
+      break;
+    }
+  }
+  JsonCodec codec;
+  std::vector<HistoryEntry> history;
+  for (uint64_t offset : offsets) {
+    WMETA_ASSIGN_OR_RETURN(Event record, log_->Read(offset));
+    auto before = view.Get(id);
+    std::shared_ptr<const Event> previous =
+        before ? (*before)->merged : nullptr;
+    auto change = view.Apply(std::make_shared<const Event>(std::move(record)));
+    if (!change) continue;  // a record that changed nothing
+    HistoryEntry entry;
+    entry.record = change->record;
+    entry.merged = change->merged;
+    entry.exists = change->type == EventType::kSet;
+    WMETA_ASSIGN_OR_RETURN(
+        entry.changes,
+        FieldChanges(codec, previous.get(),
+                     entry.exists ? entry.merged.get() : nullptr));
+    history.push_back(std::move(entry));
+  }
+  return history;
+}
+
+Result<DiffResult> StoreImpl::Diff(uint64_t from, uint64_t to) const {
+  WMETA_ASSIGN_OR_RETURN(std::unique_ptr<View> a, StateAt(from));
+  WMETA_ASSIGN_OR_RETURN(std::unique_ptr<View> b, StateAt(to));
+  DiffResult result;
+  result.from_offset = from;
+  result.to_offset = to;
+  std::vector<EntityPtr> before = a->List({}), after = b->List({});
+  JsonCodec codec;
+  size_t i = 0, j = 0;
+  while (i < before.size() || j < after.size()) {
+    if (j == after.size() ||
+        (i < before.size() && before[i]->id < after[j]->id)) {
+      EntityDiff d{before[i]->id, before[i]->merged, nullptr, {}};
+      WMETA_ASSIGN_OR_RETURN(d.changes,
+                             FieldChanges(codec, d.before.get(), nullptr));
+      result.removed.push_back(std::move(d));
+      ++i;
+    } else if (i == before.size() || after[j]->id < before[i]->id) {
+      EntityDiff d{after[j]->id, nullptr, after[j]->merged, {}};
+      WMETA_ASSIGN_OR_RETURN(d.changes,
+                             FieldChanges(codec, nullptr, d.after.get()));
+      result.added.push_back(std::move(d));
+      ++j;
+    } else {
+      if (before[i]->merged != after[j]->merged &&
+          !internal::EntitiesEqual(before[i]->id.kind,
+                                   EntityOf(*before[i]->merged),
+                                   EntityOf(*after[j]->merged))) {
+        EntityDiff d{after[j]->id, before[i]->merged, after[j]->merged, {}};
+        WMETA_ASSIGN_OR_RETURN(
+            d.changes, FieldChanges(codec, d.before.get(), d.after.get()));
+        result.changed.push_back(std::move(d));
+      }
+      ++i;
+      ++j;
+    }
+  }
+  return result;
+}
+
+Result<std::unique_ptr<Subscription>> StoreImpl::Subscribe(
+    SubscribeOptions options) {
+  if (!options.store_id.empty() && options.store_id != log_->store_id()) {
+    return MakeError(ErrorCode::kStoreMismatch,
+                     "this store is " + log_->store_id() + ", not " +
+                         options.store_id +
+                         ": offsets of another store do not apply here");
+  }
+  if (options.max_bundle == 0) options.max_bundle = 1;
+  using From = SubscribeOptions::From;
+  std::vector<Message> snapshot;
+  uint64_t next = 0;
+  switch (options.from) {
+    case From::kSnapshot: {
+      if (options.raw) {
+        return MakeError(
+            ErrorCode::kInvalidArgument,
+            "a raw subscription starts at an offset, a time or now, "
+            "not at a snapshot");
+      }
+      std::shared_lock lock(view_mu_);
+      uint64_t at = view_.applied_offset();
+      const SubscriptionFilter& filter = options.filter;
+      if (filter.type != EventType::kUnset) {
+        for (const EntityPtr& entity : view_.List({})) {
+          if (!filter.kinds.empty() &&
+              std::find(filter.kinds.begin(), filter.kinds.end(),
+                        entity->id.kind) == filter.kinds.end()) {
+            continue;
+          }
+          auto add = [&](const std::shared_ptr<const Event>& event) {
+            if (filter.predicate && !filter.predicate(event->view())) return;
+            snapshot.push_back({Message::Type::kEvent, entity->mod_offset(),
+                                EventType::kSet, event});
+          };
+          if (filter.sources.empty()) {
+            add(entity->merged);
+          } else {
+            for (const auto& layer : entity->layers) {
+              std::string_view source = layer->view().source();
+              if (std::find(filter.sources.begin(), filter.sources.end(),
+                            source) != filter.sources.end()) {
+                add(layer);
+              }
+            }
+          }
+        }
+      }
+      snapshot.push_back({.type = Message::Type::kSnapshotEnd, .offset = at});
+      next = at + 1;
+      break;
+    }
+    case From::kOffset: {
+      uint64_t first = log_->first_offset(), last = log_->last_offset();
+      if (options.offset < first) {
+        return MakeError(ErrorCode::kOutOfRange,
+                         "offset " + std::to_string(options.offset) +
+                             " is below the first available offset " +
+                             std::to_string(first));
+      }
+      if (options.offset > last + 1) {
+        return MakeError(ErrorCode::kFutureOffset,
+                         "offset " + std::to_string(options.offset) +
+                             " is beyond the last offset " +
+                             std::to_string(last));
+      }
+      next = options.offset;
+      break;
+    }
+    case From::kTime: {
+      WMETA_ASSIGN_OR_RETURN(next, log_->OffsetAtTime(options.time));
+      break;
+    }
+    case From::kLatest:
+      next = window_->applied() + 1;
+      break;
+  }
+  return internal::NewSubscription(*this, *window_, std::move(options),
+                                   std::move(snapshot), next);
+}
+
+Result<CheckpointInfo> StoreImpl::Checkpoint() {
+  if (options_.log.read_only) {
+    return MakeError(ErrorCode::kUnavailable, "the store was opened read-only");
+  }
+  std::lock_guard checkpoint_lock(checkpoint_mu_);
+  std::vector<EntityPtr> entities;
+  uint64_t offset;
+  {
+    std::shared_lock lock(view_mu_);
+    offset = view_.applied_offset();
+    entities.reserve(view_.size());
+    view_.ForEach([&](const EntityPtr& e) { entities.push_back(e); });
+  }
+  records_since_checkpoint_ = 0;
+  std::sort(
+      entities.begin(), entities.end(),
+      [](const EntityPtr& a, const EntityPtr& b) { return a->id < b->id; });
+  std::string dir = internal::CheckpointDir(dir_);
+  WMETA_ASSIGN_OR_RETURN(
+      CheckpointFile file,
+      internal::WriteCheckpoint(dir, log_->store_id(), offset, entities));
+  internal::PruneCheckpoints(dir,
+                             std::max<size_t>(options_.checkpoints_kept, 1));
+  return CheckpointInfo{file.offset, entities.size(), file.bytes, file.path};
+}
+
+std::vector<CheckpointInfo> StoreImpl::Checkpoints() const {
+  std::vector<CheckpointInfo> out;
+  for (const CheckpointFile& file :
+       internal::ListCheckpoints(internal::CheckpointDir(dir_))) {
+    out.push_back({file.offset, 0, file.bytes, file.path});
+  }
+  return out;
+}
+
+Result<RetentionResult> StoreImpl::ApplyRetention(const RetentionPolicy&) {
+  return MakeError(ErrorCode::kUnavailable, "retention is not available yet");
+}
+
+void StoreImpl::CheckpointLoop() {
+  std::unique_lock lock(checkpointer_mu_);
+  auto period =
+      options_.checkpoint_every.count() > 0
+          ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                options_.checkpoint_every)
+          : std::chrono::steady_clock::duration::max() / 2;
+  auto due = std::chrono::steady_clock::now() + period;
+  while (!stopping_) {
+    checkpointer_cv_.wait_until(lock, due, [&] {
+      return stopping_ ||
+             (options_.checkpoint_every_records > 0 &&
+              records_since_checkpoint_ >= options_.checkpoint_every_records);
+    });
+    if (stopping_) break;
+    lock.unlock();
+    if (records_since_checkpoint_ > 0) {
+      // A failure leaves the previous checkpoint in place; the next round
+      // tries again.
+      (void)Checkpoint();
+    }
+    lock.lock();
+    due = std::chrono::steady_clock::now() + period;
+  }
+}
+
+}  // namespace
+
+Result<EntityPtr> Store::Get(const EntityId& id) const {
+  Result<EntityPtr> result = MakeError(ErrorCode::kInternal, "unset");
+  Read([&](const View& view) { result = view.Get(id); });
+  return result;
+}
+
+std::vector<EntityPtr> Store::List(const ListQuery& query) const {
+  std::vector<EntityPtr> result;
+  Read([&](const View& view) { result = view.List(query); });
+  return result;
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir,
+                                           const Options& options) {
+  WMETA_ASSIGN_OR_RETURN(std::unique_ptr<log::Log> log,
+                         log::Log::Open(dir, options.log));
+  auto store = std::make_unique<StoreImpl>(dir, options, std::move(log));
+  WMETA_RETURN_IF_ERROR(store->Init());
+  return store;
+}
+
+}  // namespace wmeta::store

@@ -1,0 +1,184 @@
+#include <algorithm>
+#include <deque>
+
+#include "subscription_impl.h"
+
+namespace wmeta::store::internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+template <typename T>
+bool Contains(const std::vector<T>& list, const auto& value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+class SubscriptionImpl final : public Subscription {
+ public:
+  SubscriptionImpl(const Store& store, const ChangeWindow& window,
+                   SubscribeOptions options, std::vector<Message> snapshot,
+                   uint64_t next)
+      : store_(store),
+        window_(window),
+        options_(std::move(options)),
+        pending_(snapshot.begin(), snapshot.end()),
+        next_(next),
+        last_message_(Clock::now()) {}
+
+  Result<std::vector<Message>> Next(Clock::time_point deadline) override {
+    std::vector<Message> out;
+    while (true) {
+      while (!pending_.empty() && out.size() < options_.max_bundle) {
+        out.push_back(std::move(pending_.front()));
+        pending_.pop_front();
+      }
+      if (!out.empty()) return Delivered(std::move(out));
+
+      if (catch_up_) {
+        WMETA_RETURN_IF_ERROR(CatchUp(out));
+        if (!out.empty()) return Delivered(std::move(out));
+        continue;  // caught up, or nothing matched so far: look again
+      }
+      ChangeWindow::Slice slice = window_.Read(next_, options_.max_bundle);
+      if (slice.closed) {
+        return MakeError(ErrorCode::kUnavailable, "the store is closing");
+      }
+      if (slice.behind) {
+        WMETA_RETURN_IF_ERROR(StartCatchUp());
+        continue;
+      }
+      for (const Change& change : slice.changes) {
+        if (auto message = ToMessage(options_, change)) {
+          out.push_back(std::move(*message));
+        }
+      }
+      if (slice.through >= next_) next_ = slice.through + 1;
+      if (!out.empty()) return Delivered(std::move(out));
+
+      auto now = Clock::now();
+      auto bookmark_due = last_message_ + options_.bookmark_interval;
+      if (now >= bookmark_due) {
+        out.push_back(
+            Message{.type = Message::Type::kBookmark, .offset = next_ - 1});
+        return Delivered(std::move(out));
+      }
+      if (now >= deadline) return out;
+      window_.Wait(next_, std::min(deadline, bookmark_due));
+    }
+  }
+
+  uint64_t next_offset() const override { return next_; }
+  bool catching_up() const override { return catch_up_ != nullptr; }
+
+ private:
+  // Reading the log: records [next_, until], folded into a private view of
+  // the state just before them when the subscriber wants merged entities.
+  struct CatchUpState {
+    std::unique_ptr<View> view;
+    std::unique_ptr<log::Reader> reader;
+    uint64_t until = 0;
+  };
+
+  std::vector<Message> Delivered(std::vector<Message> out) {
+    last_message_ = Clock::now();
+    return out;
+  }
+
+  Status StartCatchUp() {
+    auto state = std::make_unique<CatchUpState>();
+    state->until = window_.applied();
+    if (catch_up_ != nullptr && catch_up_->view != nullptr) {
+      state->view = std::move(catch_up_->view);
+    } else if (!options_.raw) {
+      WMETA_ASSIGN_OR_RETURN(state->view, store_.StateAt(next_ - 1));
+    }
+    WMETA_ASSIGN_OR_RETURN(state->reader,
+                           store_.log().NewReader(next_, state->until));
+    catch_up_ = std::move(state);
+    return {};
+  }
+
+  // Appends up to max_bundle messages from the log. Leaves catch-up once the
+  // window covers the next offset again.
+  Status CatchUp(std::vector<Message>& out) {
+    while (out.size() < options_.max_bundle) {
+      WMETA_ASSIGN_OR_RETURN(bool more, catch_up_->reader->Next());
+      if (!more) break;
+      auto record = std::make_shared<const Event>(
+          Event::Copy(catch_up_->reader->event()));
+      Change change{.record = record};
+      if (catch_up_->view != nullptr) {
+        if (auto folded = catch_up_->view->Apply(record)) {
+          change = std::move(*folded);
+        } else {
+          change.changed = false;
+        }
+      }
+      next_ = record->view().offset() + 1;
+      if (auto message = ToMessage(options_, change)) {
+        out.push_back(std::move(*message));
+      }
+    }
+    if (next_ > catch_up_->until) {
+      if (next_ >= window_.oldest()) {
+        catch_up_.reset();
+      } else {
+        WMETA_RETURN_IF_ERROR(StartCatchUp());
+      }
+    }
+    return {};
+  }
+
+  const Store& store_;
+  const ChangeWindow& window_;
+  const SubscribeOptions options_;
+  std::deque<Message> pending_;
+  uint64_t next_;
+  Clock::time_point last_message_;
+  std::unique_ptr<CatchUpState> catch_up_;
+};
+
+}  // namespace
+
+std::optional<Message> ToMessage(const SubscribeOptions& options,
+                                 const Change& change) {
+  EventView record = change.record->view();
+  const SubscriptionFilter& filter = options.filter;
+  if (!filter.kinds.empty() && !Contains(filter.kinds, record.kind())) {
+    return std::nullopt;
+  }
+  Message message{.type = Message::Type::kEvent, .offset = record.offset()};
+  if (options.raw) {
+    message.event_type = record.type();
+    message.event = change.record;
+  } else if (!change.changed) {
+    return std::nullopt;
+  } else if (!filter.sources.empty()) {
+    if (!Contains(filter.sources, record.source())) return std::nullopt;
+    message.event_type = record.type();
+    message.event = change.layer;
+  } else {
+    message.event_type = change.type;
+    message.event = change.merged;
+  }
+  if (options.raw && !filter.sources.empty() &&
+      !Contains(filter.sources, record.source())) {
+    return std::nullopt;
+  }
+  if (filter.type && *filter.type != message.event_type) return std::nullopt;
+  if (filter.predicate && !filter.predicate(message.event->view())) {
+    return std::nullopt;
+  }
+  return message;
+}
+
+std::unique_ptr<Subscription> NewSubscription(const Store& store,
+                                              const ChangeWindow& window,
+                                              SubscribeOptions options,
+                                              std::vector<Message> snapshot,
+                                              uint64_t next) {
+  return std::make_unique<SubscriptionImpl>(store, window, std::move(options),
+                                            std::move(snapshot), next);
+}
+
+}  // namespace wmeta::store::internal
