@@ -559,20 +559,31 @@ Result<std::string> JsonCodec::EventToJson(const EventView& event) {
 
 namespace {
 
+// Objects are compared key by key, also against an absent side, so that
+// changes name leaf fields ("state.running"), not whole objects.
 void DiffValues(const std::string& path, const bj::value* before,
                 const bj::value* after, std::vector<JsonChange>& out) {
-  if (before != nullptr && after != nullptr && before->is_object() &&
-      after->is_object()) {
+  auto object = [](const bj::value* v) {
+    return v != nullptr && v->is_object() ? &v->get_object() : nullptr;
+  };
+  const bj::object* a = object(before);
+  const bj::object* b = object(after);
+  if ((a != nullptr || before == nullptr) &&
+      (b != nullptr || after == nullptr) && (a != nullptr || b != nullptr)) {
     std::vector<std::string_view> keys;
-    for (const auto& [key, v] : before->get_object()) keys.push_back(key);
-    for (const auto& [key, v] : after->get_object()) keys.push_back(key);
+    if (a != nullptr) {
+      for (const auto& [key, v] : *a) keys.push_back(key);
+    }
+    if (b != nullptr) {
+      for (const auto& [key, v] : *b) keys.push_back(key);
+    }
     std::sort(keys.begin(), keys.end());
     keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
     for (std::string_view key : keys) {
       DiffValues(
           path.empty() ? std::string(key) : path + "." + std::string(key),
-          before->get_object().if_contains(key),
-          after->get_object().if_contains(key), out);
+          a != nullptr ? a->if_contains(key) : nullptr,
+          b != nullptr ? b->if_contains(key) : nullptr, out);
     }
     return;
   }

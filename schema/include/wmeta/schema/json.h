@@ -64,7 +64,8 @@ struct JsonChange {
 };
 
 // The differences between two JSON objects, key by key: objects are compared
-// recursively, anything else (arrays included) as a whole. In key order.
+// recursively (also against an absent side, so that changes name leaf
+// fields), anything else (arrays included) as a whole. In key order.
 // kInvalidArgument when either is not a JSON object.
 Result<std::vector<JsonChange>> DiffJson(std::string_view before,
                                          std::string_view after);

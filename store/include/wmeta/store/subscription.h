@@ -28,15 +28,15 @@ namespace wmeta::store {
 
 struct SubscriptionFilter {
   // Empty: every kind.
-  std::vector<Kind> kinds;
+  std::vector<Kind> kinds{};
   // Empty: every source, and events carry the merged entity. Otherwise only
   // these sources' records, and events carry the source's own layer (for an
   // unset, the layer it removed).
-  std::vector<std::string> sources;
+  std::vector<std::string> sources{};
   // Only sets, or only unsets.
-  std::optional<EventType> type;
+  std::optional<EventType> type{};
   // In-process only: called with the entity an event would carry.
-  std::function<bool(const EventView&)> predicate;
+  std::function<bool(const EventView&)> predicate{};
 };
 
 struct SubscribeOptions {
@@ -53,14 +53,14 @@ struct SubscribeOptions {
   };
   From from = From::kSnapshot;
   uint64_t offset = 0;
-  Timestamp time;
-  SubscriptionFilter filter;
+  Timestamp time{};
+  SubscriptionFilter filter{};
   // Deliver the log's records themselves rather than merged entities (the
   // kind, source and type filters still apply; no snapshot).
   bool raw = false;
   // When set, the store's id must be this one (a consumer resuming with
   // offsets from a wiped and recreated store gets kStoreMismatch).
-  std::string store_id;
+  std::string store_id{};
   // A bookmark is sent when this long passes without a message.
   std::chrono::milliseconds bookmark_interval{1000};
   // The most messages one Next() returns.

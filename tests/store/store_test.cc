@@ -1,0 +1,292 @@
+// The store: its write path (no-ops dropped, one append per group), restarts
+// and checkpoints, queries in the past, history and diffs.
+
+#include "wmeta/store/store.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "events.h"
+#include "temp_dir.h"
+
+namespace wmeta::store {
+namespace {
+
+namespace bj = boost::json;
+using testing::EntityJson;
+using testing::JsonEvent;
+
+class FakeClock final : public Clock {
+ public:
+  Timestamp Now() override { return FromUnixNanos(now.load()); }
+  std::atomic<int64_t> now{1'000'000'000'000};
+};
+
+Event Ctr(const std::string& source, const std::string& id,
+          const std::string& fields = "", bool unset = false) {
+  return JsonEvent(R"({"source":")" + source + R"(","type":")" +
+                   (unset ? "unset" : "set") +
+                   R"(","entity":{"kind":"container","id":")" + id + "\"" +
+                   (fields.empty() ? "" : "," + fields) + "}}");
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Store> Open(Options options = {}) {
+    options.log.clock = &clock_;
+    auto store = Store::Open(dir_.path(), options);
+    EXPECT_TRUE(store) << store.error().ToString();
+    return store ? std::move(*store) : nullptr;
+  }
+
+  static ApplyResult MustApply(Store& store, std::vector<Event> events) {
+    auto r = store.Apply(events);
+    EXPECT_TRUE(r) << r.error().ToString();
+    return r ? *r : ApplyResult{};
+  }
+
+  static bj::value Json(const std::shared_ptr<const Event>& e) {
+    return bj::parse(EntityJson(e->view()));
+  }
+
+  testing::TempDir dir_;
+  FakeClock clock_;
+};
+
+TEST_F(StoreTest, NoOpsAreNotAppended) {
+  auto store = Open();
+  auto r = MustApply(
+      *store, {Ctr("runtime", "a", R"("name":"x")"), Ctr("runtime", "b")});
+  EXPECT_EQ(r.appended, 2u);
+  EXPECT_EQ(r.first_offset, 1u);
+  EXPECT_EQ(r.last_offset, 2u);
+  EXPECT_TRUE(r.synced);
+  // The same set again, an unset of a layer that does not exist, and (in one
+  // batch) a change followed by its undo, which is not a no-op.
+  r = MustApply(
+      *store, {Ctr("runtime", "a", R"("name":"x")"),
+               Ctr("kubelet", "a", "", true), Ctr("runtime", "b", R"("pid":1)"),
+               Ctr("runtime", "b"), Ctr("runtime", "b")});
+  EXPECT_EQ(r.noops, 3u);
+  EXPECT_EQ(r.appended, 2u);
+  EXPECT_EQ(r.first_offset, 3u);
+  EXPECT_EQ(r.last_offset, 4u);
+  EXPECT_EQ(store->log().last_offset(), 4u);
+  r = MustApply(*store, {Ctr("runtime", "a", R"("name":"x")")});
+  EXPECT_EQ(r.appended, 0u);
+  EXPECT_EQ(r.first_offset, 0u);
+  EXPECT_EQ(store->applied_offset(), 4u);
+}
+
+TEST_F(StoreTest, ConcurrentAppliesAreGroupedAndNothingIsLost) {
+  auto store = Open();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        auto r = store->Apply(std::vector<Event>{
+            Ctr("s" + std::to_string(t), "c" + std::to_string(i),
+                R"("pid":)" + std::to_string(i))});
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->appended, 1u);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(store->log().last_offset(), 300u);
+  EXPECT_EQ(store->List({}).size(), 50u);
+  EXPECT_EQ((*store->Get({Kind::kContainer, "c7"}))->layers.size(), 6u);
+}
+
+TEST_F(StoreTest, ReopeningRebuildsTheSameView) {
+  bj::value before;
+  {
+    Options options;
+    options.checkpoint_every_records = 0;  // no periodic checkpoint...
+    options.checkpoint_every = std::chrono::seconds(0);
+    auto store = Open(options);
+    MustApply(*store, {Ctr("runtime", "a", R"("name":"x","pid":1)"),
+                       Ctr("node_orchestrator", "a", R"("name":"y")"),
+                       Ctr("runtime", "b")});
+    MustApply(*store, {Ctr("runtime", "b", "", true)});
+    before = Json((*store->Get({Kind::kContainer, "a"}))->merged);
+  }
+  // ...but one at the clean close, which the next open starts from.
+  auto checkpoints = Open()->Checkpoints();
+  ASSERT_EQ(checkpoints.size(), 1u);
+  EXPECT_EQ(checkpoints[0].offset, 4u);
+  auto store = Open();
+  EXPECT_EQ(store->applied_offset(), 4u);
+  EXPECT_EQ(Json((*store->Get({Kind::kContainer, "a"}))->merged), before);
+  EXPECT_FALSE(store->Get({Kind::kContainer, "b"}));
+  EXPECT_EQ((*store->Get({Kind::kContainer, "a"}))->version, 2u);
+}
+
+TEST_F(StoreTest, OpenReplaysTheTailAfterTheNewestCheckpoint) {
+  {
+    auto store = Open();
+    MustApply(*store, {Ctr("runtime", "a", R"("pid":1)")});
+    ASSERT_TRUE(store->Checkpoint());
+    MustApply(*store, {Ctr("runtime", "a", R"("pid":2)"), Ctr("runtime", "b")});
+    ASSERT_TRUE(store->Checkpoint());
+    MustApply(*store, {Ctr("runtime", "b", R"("pid":3)")});
+  }
+  // Damage the newest checkpoint: the older one and a longer replay do.
+  auto files = Open()->Checkpoints();
+  ASSERT_GE(files.size(), 2u);
+  {
+    std::fstream f(files[0].path,
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(40);
+    f.write("garbage!", 8);
+  }
+  auto store = Open();
+  EXPECT_EQ(
+      Json((*store->Get({Kind::kContainer, "a"}))->merged).at("pid").as_int64(),
+      2);
+  EXPECT_EQ(
+      Json((*store->Get({Kind::kContainer, "b"}))->merged).at("pid").as_int64(),
+      3);
+}
+
+TEST_F(StoreTest, CheckpointsEveryNRecordsAndKeepsTheNewest) {
+  Options options;
+  options.checkpoint_every_records = 10;
+  options.checkpoints_kept = 2;
+  options.checkpoint_every = std::chrono::seconds(0);
+  auto store = Open(options);
+  for (int i = 0; i < 35; ++i) {
+    MustApply(*store, {Ctr("runtime", "c", R"("pid":)" + std::to_string(i))});
+  }
+  // The checkpointer runs in the background: wait for it with a deadline.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (store->Checkpoints().empty() || store->Checkpoints()[0].offset < 30) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::yield();
+  }
+  auto checkpoints = store->Checkpoints();
+  EXPECT_LE(checkpoints.size(), 2u);
+  EXPECT_GE(checkpoints[0].offset, 30u);
+}
+
+TEST_F(StoreTest, StateAtAnOffsetAndATime) {
+  auto store = Open();
+  clock_.now = 100;
+  MustApply(*store, {Ctr("runtime", "a", R"("pid":1)")});  // 1 @100
+  clock_.now = 200;
+  MustApply(*store, {Ctr("runtime", "a", R"("pid":2)"),
+                     Ctr("runtime", "b")});  // 2,3 @200
+  ASSERT_TRUE(store->Checkpoint());
+  clock_.now = 300;
+  MustApply(*store, {Ctr("runtime", "a", "", true)});  // 4 @300
+
+  auto pid_at = [&](uint64_t offset) -> int64_t {
+    auto view = store->StateAt(offset);
+    EXPECT_TRUE(view) << view.error().ToString();
+    auto a = (*view)->Get({Kind::kContainer, "a"});
+    return a ? Json((*a)->merged).at("pid").as_int64() : -1;
+  };
+  EXPECT_EQ(pid_at(0), -1);
+  EXPECT_EQ(pid_at(1), 1);
+  EXPECT_EQ(pid_at(2), 2);
+  EXPECT_EQ(pid_at(3), 2);
+  EXPECT_EQ(pid_at(4), -1);
+  EXPECT_EQ((*store->StateAt(1))->List({}).size(), 1u);
+  EXPECT_EQ((*store->StateAt(3))->List({}).size(), 2u);
+  EXPECT_EQ(store->StateAt(5).error().code, ErrorCode::kFutureOffset);
+
+  auto at_time = [&](int64_t t) {
+    return (*store->StateAtTime(FromUnixNanos(t)))->applied_offset();
+  };
+  EXPECT_EQ(at_time(99), 0u);
+  EXPECT_EQ(at_time(100), 1u);
+  EXPECT_EQ(at_time(250), 3u);
+  EXPECT_EQ(at_time(300), 4u);
+  EXPECT_EQ(at_time(1000), 4u);
+}
+
+TEST_F(StoreTest, HistoryTellsEachChangeFieldByField) {
+  auto store = Open();
+  MustApply(*store,
+            {Ctr("runtime", "a", R"("name":"web","state":{"running":true})")});
+  MustApply(*store, {Ctr("runtime", "other")});
+  MustApply(*store, {Ctr("node_orchestrator", "a",
+                         R"("name":"web-0","labels":{"app":"web"})")});
+  MustApply(*store,
+            {Ctr("runtime", "a",
+                 R"("name":"web","state":{"running":false,"exit_code":0})")});
+  MustApply(*store, {Ctr("node_orchestrator", "a", "", true)});
+  MustApply(*store, {Ctr("runtime", "a", "", true)});
+
+  auto history = store->History({Kind::kContainer, "a"});
+  ASSERT_TRUE(history) << history.error().ToString();
+  ASSERT_EQ(history->size(), 5u);
+  auto changes = [&](size_t i) {
+    std::map<std::string, std::pair<std::string, std::string>> out;
+    for (const auto& c : (*history)[i].changes)
+      out[c.path] = {c.before, c.after};
+    return out;
+  };
+  EXPECT_EQ((*history)[0].record->view().offset(), 1u);
+  EXPECT_EQ(changes(0)["name"],
+            std::make_pair(std::string(), std::string(R"("web")")));
+  EXPECT_EQ(changes(0)["state.running"],
+            std::make_pair(std::string(), std::string("true")));
+  EXPECT_EQ((*history)[1].record->view().source(), "node_orchestrator");
+  EXPECT_EQ(changes(1)["name"],
+            std::make_pair(std::string(R"("web")"), std::string(R"("web-0")")));
+  EXPECT_EQ(changes(1)["labels.app"],
+            std::make_pair(std::string(), std::string(R"("web")")));
+  EXPECT_EQ(changes(2)["state.running"],
+            std::make_pair(std::string("true"), std::string("false")));
+  EXPECT_EQ(changes(2)["state.exit_code"],
+            std::make_pair(std::string(), std::string("0")));
+  EXPECT_EQ(changes(2).count("name"), 0u);  // the kubelet's name still wins
+  EXPECT_EQ(changes(3)["name"],
+            std::make_pair(std::string(R"("web-0")"), std::string(R"("web")")));
+  EXPECT_TRUE((*history)[3].exists);
+  EXPECT_FALSE((*history)[4].exists);
+  EXPECT_EQ(changes(4)["name"],
+            std::make_pair(std::string(R"("web")"), std::string()));
+}
+
+TEST_F(StoreTest, DiffBetweenTwoPoints) {
+  auto store = Open();
+  MustApply(*store, {Ctr("runtime", "a", R"("pid":1)"),
+                     Ctr("runtime", "b", R"("pid":2)"), Ctr("runtime", "c")});
+  MustApply(*store, {Ctr("runtime", "a", R"("pid":10)"),
+                     Ctr("runtime", "b", "", true), Ctr("runtime", "d")});
+  auto diff = store->Diff(3, 6);
+  ASSERT_TRUE(diff) << diff.error().ToString();
+  ASSERT_EQ(diff->added.size(), 1u);
+  EXPECT_EQ(diff->added[0].id.id, "d");
+  ASSERT_EQ(diff->removed.size(), 1u);
+  EXPECT_EQ(diff->removed[0].id.id, "b");
+  ASSERT_EQ(diff->changed.size(), 1u);
+  EXPECT_EQ(diff->changed[0].id.id, "a");
+  ASSERT_EQ(diff->changed[0].changes.size(), 1u);
+  EXPECT_EQ(diff->changed[0].changes[0].path, "pid");
+  EXPECT_EQ(diff->changed[0].changes[0].before, "1");
+  EXPECT_EQ(diff->changed[0].changes[0].after, "10");
+  EXPECT_TRUE(store->Diff(6, 6)->changed.empty());
+  EXPECT_EQ(store->Diff(1, 7).error().code, ErrorCode::kFutureOffset);
+}
+
+TEST_F(StoreTest, AReadOnlyStoreAnswersQueriesButTakesNoWrites) {
+  { MustApply(*Open(), {Ctr("runtime", "a")}); }
+  Options options;
+  options.log.read_only = true;
+  auto store = Open(options);
+  EXPECT_TRUE(store->Get({Kind::kContainer, "a"}));
+  auto r = store->Apply(std::vector<Event>{Ctr("runtime", "b")});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(store->Checkpoint().error().code, ErrorCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace wmeta::store
