@@ -17,6 +17,8 @@ inline constexpr std::string_view kEntitiesFamily = "entities";
 inline constexpr std::string_view kFormatVersionKey = "format_version";
 inline constexpr std::string_view kStoreIdKey = "store_id";
 inline constexpr std::string_view kCreatedTimeKey = "created_time";
+// The first offset retention kept (8 bytes, big-endian); absent: 1.
+inline constexpr std::string_view kFirstOffsetKey = "first_offset";
 inline constexpr uint32_t kFormatVersion = 1;
 
 // In `entities`: the offset up to which every record has its index entry. Sorts

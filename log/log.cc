@@ -1,5 +1,6 @@
 #include "wmeta/log/log.h"
 
+#include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
@@ -76,8 +77,26 @@ class EntityPrefixTransform final : public rocksdb::SliceTransform {
   }
 };
 
-rocksdb::ColumnFamilyOptions EntitiesFamilyOptions() {
+// Drops index entries of records retention removed, as RocksDB compacts.
+class TrimmedEntries final : public rocksdb::CompactionFilter {
+ public:
+  explicit TrimmedEntries(const std::atomic<uint64_t>& first) : first_(first) {}
+  const char* Name() const override { return "wmeta.TrimmedEntries"; }
+  bool Filter(int /*level*/, const rocksdb::Slice& key,
+              const rocksdb::Slice& /*value*/, std::string* /*new_value*/,
+              bool* /*value_changed*/) const override {
+    auto parts = internal::DecodeEntityKey(ToView(key));
+    return parts && parts->offset < first_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  const std::atomic<uint64_t>& first_;
+};
+
+rocksdb::ColumnFamilyOptions EntitiesFamilyOptions(
+    const rocksdb::CompactionFilter* filter) {
   rocksdb::ColumnFamilyOptions cf;
+  cf.compaction_filter = filter;
   // Index entries land all over the key space, and a skiplist insert there
   // costs a cache miss per level: most of the index's upkeep. Two things keep
   // it small. A small memtable keeps the skiplist in cache (flushes of 2 MiB
@@ -230,6 +249,8 @@ class LogImpl final : public Log {
   uint64_t last_offset() const override { return last_offset_.load(); }
   const std::string& store_id() const override { return store_id_; }
   Result<Stats> GetStats() override;
+  Status TrimBefore(uint64_t new_first) override;
+  Result<uint64_t> ApproximateBytes(uint64_t from, uint64_t to) override;
   Result<VerifyReport> Verify(
       const std::function<void(uint64_t, uint64_t)>& progress) override;
 
@@ -270,6 +291,11 @@ class LogImpl final : public Log {
   Options options_;
   // nullptr: RocksDB's default.
   rocksdb::Env* const env_;
+  // Published after each commit or trim; readers use them as bounds.
+  std::atomic<uint64_t> first_offset_{1};
+  std::atomic<uint64_t> last_offset_{0};
+  // Declared before db_, which uses it until it closes.
+  TrimmedEntries trimmed_entries_{first_offset_};
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* records_ = nullptr;
@@ -277,10 +303,8 @@ class LogImpl final : public Log {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::string store_id_;
 
-  // Published after each commit; readers use them as bounds.
-  std::atomic<uint64_t> first_offset_{1};
-  std::atomic<uint64_t> last_offset_{0};
-
+  // Serialises trims (appends need not wait: they only add above the last).
+  std::mutex trim_mu_;
   std::mutex mu_;
   // Guarded by mu_: the queue of waiting appends; its front is the one
   // committing.
@@ -404,7 +428,8 @@ Status LogImpl::OpenDb() {
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
       {std::string(internal::kRecordsFamily), RecordsFamilyOptions()},
-      {std::string(internal::kEntitiesFamily), EntitiesFamilyOptions()},
+      {std::string(internal::kEntitiesFamily),
+       EntitiesFamilyOptions(&trimmed_entries_)},
   };
   rocksdb::DB* db = nullptr;
   rocksdb::Status s;
@@ -509,13 +534,43 @@ Status LogImpl::LoadOrCreateMeta() {
 }
 
 Status LogImpl::LoadBounds() {
+  // Retention's first offset is persisted before its records are deleted, so
+  // it is the truth even if the deletion was lost in a crash.
+  uint64_t kept_from = 1;
+  auto persisted = Get(meta_, internal::kFirstOffsetKey);
+  if (persisted) {
+    auto decoded = internal::DecodeOffsetKey(*persisted);
+    if (!decoded || *decoded == 0) {
+      return MakeError(ErrorCode::kCorruption,
+                       dir_ + ": malformed first_offset");
+    }
+    kept_from = *decoded;
+  } else if (persisted.error().code != ErrorCode::kNotFound) {
+    return std::unexpected(persisted.error());
+  }
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), records_));
   it->SeekToFirst();
-  if (!it->Valid() && it->status().ok()) return {};  // no records yet
+  if (it->Valid() && !options_.read_only) {
+    auto below = internal::DecodeOffsetKey(ToView(it->key()));
+    if (below && *below < kept_from) {
+      auto s = db_->DeleteRange(rocksdb::WriteOptions(), records_, it->key(),
+                                OffsetKey(kept_from));
+      if (!s.ok()) return RocksError(s, "finishing retention in " + dir_);
+      it.reset(db_->NewIterator(rocksdb::ReadOptions(), records_));
+      it->SeekToFirst();
+    }
+  }
+  if (!it->Valid() && it->status().ok()) {
+    // No records: none yet, or retention removed them all.
+    first_offset_ = kept_from;
+    last_offset_ = kept_from - 1;
+    return {};
+  }
   std::optional<uint64_t> first, last;
   if (it->Valid()) {
     first = internal::DecodeOffsetKey(ToView(it->key()));
+    if (first) first = std::max(*first, kept_from);
     it->SeekToLast();
     if (it->Valid()) last = internal::DecodeOffsetKey(ToView(it->key()));
   }
@@ -797,6 +852,47 @@ Result<Stats> LogImpl::GetStats() {
   }
   WMETA_ASSIGN_OR_RETURN(stats.bytes_on_disk, DirectoryBytes(dir_));
   return stats;
+}
+
+Status LogImpl::TrimBefore(uint64_t new_first) {
+  if (options_.read_only) {
+    return MakeError(ErrorCode::kUnavailable, "the log was opened read-only");
+  }
+  std::lock_guard lock(trim_mu_);
+  uint64_t first = first_offset_.load(), last = last_offset_.load();
+  if (new_first <= first || new_first > last + 1) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "cannot trim to " + std::to_string(new_first) +
+                         ": the log holds " +
+                         internal::OffsetRange(first, last));
+  }
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  auto s = db_->Put(sync, meta_, ToSlice(internal::kFirstOffsetKey),
+                    OffsetKey(new_first));
+  if (!s.ok()) return RocksError(s, "trimming " + dir_);
+  first_offset_ = new_first;
+  s = db_->DeleteRange(rocksdb::WriteOptions(), records_, OffsetKey(first),
+                       OffsetKey(new_first));
+  if (!s.ok()) return RocksError(s, "trimming " + dir_);
+  // Give the space back now rather than at some later compaction.
+  std::string end = OffsetKey(new_first);
+  rocksdb::Slice end_slice = ToSlice(end);
+  s = db_->CompactRange(rocksdb::CompactRangeOptions(), records_, nullptr,
+                        &end_slice);
+  if (!s.ok()) return RocksError(s, "compacting " + dir_);
+  return {};
+}
+
+Result<uint64_t> LogImpl::ApproximateBytes(uint64_t from, uint64_t to) {
+  std::string start = OffsetKey(from), limit = OffsetKey(to + 1);
+  rocksdb::Range range(ToSlice(start), ToSlice(limit));
+  rocksdb::SizeApproximationOptions options;
+  options.include_memtables = true;
+  uint64_t size = 0;
+  auto s = db_->GetApproximateSizes(options, records_, &range, 1, &size);
+  if (!s.ok()) return RocksError(s, "sizing " + dir_);
+  return size;
 }
 
 Result<VerifyReport> LogImpl::Verify(

@@ -250,9 +250,10 @@ Result<std::unique_ptr<View>> ReadCheckpoint(
   return view;
 }
 
-void PruneCheckpoints(const std::string& dir, size_t keep) {
+void PruneCheckpoints(const std::string& dir, size_t keep, uint64_t protect) {
   auto files = ListCheckpoints(dir);
   for (size_t i = keep; i < files.size(); ++i) {
+    if (files[i].offset == protect) continue;
     std::error_code ec;
     fs::remove(files[i].path,
                ec);  // a leftover is harmless: the next prune retries

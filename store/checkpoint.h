@@ -51,7 +51,8 @@ Result<std::unique_ptr<View>> ReadCheckpoint(
     const CheckpointFile& file, const std::string& store_id,
     const SourcePriorities& priorities);
 
-// Deletes all but the newest `keep` checkpoints.
-void PruneCheckpoints(const std::string& dir, size_t keep);
+// Deletes all but the newest `keep` checkpoints and the one at `protect` (the
+// one retention left standing for the records it removed).
+void PruneCheckpoints(const std::string& dir, size_t keep, uint64_t protect);
 
 }  // namespace wmeta::store::internal

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <shared_mutex>
 #include <system_error>
@@ -518,7 +519,8 @@ Result<CheckpointInfo> StoreImpl::Checkpoint() {
       CheckpointFile file,
       internal::WriteCheckpoint(dir, log_->store_id(), offset, entities));
   internal::PruneCheckpoints(dir,
-                             std::max<size_t>(options_.checkpoints_kept, 1));
+                             std::max<size_t>(options_.checkpoints_kept, 1),
+                             log_->first_offset() - 1);
   return CheckpointInfo{file.offset, entities.size(), file.bytes, file.path};
 }
 
@@ -531,8 +533,67 @@ std::vector<CheckpointInfo> StoreImpl::Checkpoints() const {
   return out;
 }
 
-Result<RetentionResult> StoreImpl::ApplyRetention(const RetentionPolicy&) {
-  return MakeError(ErrorCode::kUnavailable, "retention is not available yet");
+Result<RetentionResult> StoreImpl::ApplyRetention(
+    const RetentionPolicy& policy) {
+  if (options_.log.read_only) {
+    return MakeError(ErrorCode::kUnavailable, "the store was opened read-only");
+  }
+  std::lock_guard checkpoint_lock(checkpoint_mu_);
+  uint64_t first = log_->first_offset(), last = log_->last_offset();
+  RetentionResult result{first, first, 0};
+  // The first offset each limit wants kept; the strictest wins.
+  uint64_t keep_from = first;
+  if (policy.max_age.count() > 0) {
+    WMETA_ASSIGN_OR_RETURN(
+        uint64_t young,
+        log_->OffsetAtTime(options_.log.clock != nullptr
+                               ? options_.log.clock->Now() - policy.max_age
+                               : SystemClock().Now() - policy.max_age));
+    keep_from = std::max(keep_from, young);
+  }
+  if (policy.max_records > 0 && last >= policy.max_records) {
+    keep_from = std::max(keep_from, last - policy.max_records + 1);
+  }
+  if (policy.max_bytes > 0 && last >= first) {
+    // The lowest offset from which the rest fits, by bisection on RocksDB's
+    // size estimates.
+    uint64_t lo = first, hi = last + 1;
+    while (lo < hi) {
+      uint64_t mid = lo + (hi - lo) / 2;
+      WMETA_ASSIGN_OR_RETURN(uint64_t bytes, log_->ApproximateBytes(mid, last));
+      if (bytes <= policy.max_bytes) {
+        hi = mid;
+      } else {
+        lo = mid + 1;
+      }
+    }
+    keep_from = std::max(keep_from, lo);
+  }
+  // Trim only up to a checkpoint, so that every offset still in the log can be
+  // rebuilt: the checkpoint at new_first - 1 stands for what was removed.
+  std::string dir = internal::CheckpointDir(dir_);
+  auto files = internal::ListCheckpoints(dir);
+  uint64_t new_first = first;
+  for (const CheckpointFile& file : files) {
+    if (file.offset + 1 <= keep_from && file.offset + 1 > new_first &&
+        internal::ReadCheckpoint(file, log_->store_id(), options_.priorities)) {
+      new_first = file.offset + 1;
+      break;  // newest first: the highest usable one
+    }
+  }
+  if (new_first <= first) return result;
+  WMETA_RETURN_IF_ERROR(log_->TrimBefore(new_first));
+  // Checkpoints below the one now standing for the removed records are of no
+  // use any more.
+  for (const CheckpointFile& file : files) {
+    if (file.offset + 1 < new_first) {
+      std::error_code ec;
+      std::filesystem::remove(file.path, ec);  // a leftover is only unused
+    }
+  }
+  result.new_first_offset = new_first;
+  result.records_removed = new_first - first;
+  return result;
 }
 
 void StoreImpl::CheckpointLoop() {

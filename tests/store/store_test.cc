@@ -276,6 +276,82 @@ TEST_F(StoreTest, DiffBetweenTwoPoints) {
   EXPECT_EQ(store->Diff(1, 7).error().code, ErrorCode::kFutureOffset);
 }
 
+TEST_F(StoreTest, RetentionTrimsWholeRangesUpToACheckpoint) {
+  Options options;
+  options.live_changes = 2;  // subscribers below read from the log
+  auto store = Open(options);
+  MustApply(*store, {Ctr("runtime", "old", R"("pid":1)")});  // 1
+  for (int i = 2; i <= 5; ++i)
+    MustApply(*store, {Ctr("runtime", "c" + std::to_string(i))});
+  ASSERT_TRUE(store->Checkpoint());  // at 5
+  // Subscribed at 1, but not reading yet when retention comes.
+  auto early =
+      *store->Subscribe({.from = SubscribeOptions::From::kOffset, .offset = 1});
+  for (int i = 6; i <= 9; ++i)
+    MustApply(*store, {Ctr("runtime", "c" + std::to_string(i))});
+  MustApply(*store, {Ctr("runtime", "old", R"("pid":2)")});  // 10
+
+  // Nothing to trim without a checkpoint low enough, and a limit that keeps
+  // everything trims nothing.
+  EXPECT_EQ(store->ApplyRetention({.max_records = 100})->new_first_offset, 1u);
+  auto r = store->ApplyRetention({.max_records = 3});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->old_first_offset, 1u);
+  EXPECT_EQ(r->new_first_offset, 6u);  // the checkpoint at 5 stands for 1..5
+  EXPECT_EQ(r->records_removed, 5u);
+  EXPECT_EQ(store->log().first_offset(), 6u);
+
+  auto below =
+      store->Subscribe({.from = SubscribeOptions::From::kOffset, .offset = 3});
+  ASSERT_FALSE(below);
+  EXPECT_EQ(below.error().code, ErrorCode::kOutOfRange);
+  EXPECT_NE(below.error().message.find("first available offset 6"),
+            std::string::npos);
+  // The subscriber that was to read there is told so, not skipped ahead.
+  auto next = early->Next(std::chrono::steady_clock::now());
+  ASSERT_FALSE(next);
+  EXPECT_EQ(next.error().code, ErrorCode::kOutOfRange);
+
+  EXPECT_EQ(store->StateAt(4).error().code, ErrorCode::kOutOfRange);
+  EXPECT_EQ((*store->StateAt(5))->List({}).size(), 5u);
+  EXPECT_EQ((*store->StateAt(7))->List({}).size(), 7u);
+  // History still knows what "old" was before the first kept record.
+  auto history = *store->History({Kind::kContainer, "old"});
+  ASSERT_EQ(history.size(), 1u);
+  ASSERT_EQ(history[0].changes.size(), 1u);
+  EXPECT_EQ(history[0].changes[0].before, "1");
+  EXPECT_EQ(history[0].changes[0].after, "2");
+
+  // A restart keeps all of it, and the log still verifies.
+  store.reset();
+  store = Open();
+  EXPECT_EQ(store->log().first_offset(), 6u);
+  EXPECT_EQ(store->List({}).size(), 9u);
+  auto report = store->log().Verify();
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->ok()) << report->problems[0].message;
+}
+
+TEST_F(StoreTest, RetentionByAgeAndSize) {
+  auto store = Open();
+  clock_.now = 1'000'000'000;
+  MustApply(*store, {Ctr("runtime", "a")});
+  ASSERT_TRUE(store->Checkpoint());
+  clock_.now = 100'000'000'000;
+  MustApply(*store, {Ctr("runtime", "b")});
+  ASSERT_TRUE(store->Checkpoint());
+  MustApply(*store, {Ctr("runtime", "c")});
+  // Older than 60 s: record 1 only.
+  auto by_age = store->ApplyRetention({.max_age = std::chrono::seconds(60)});
+  ASSERT_TRUE(by_age);
+  EXPECT_EQ(by_age->new_first_offset, 2u);
+  // One byte of records fits nothing: everything up to the newest checkpoint.
+  auto by_size = store->ApplyRetention({.max_bytes = 1});
+  ASSERT_TRUE(by_size);
+  EXPECT_EQ(by_size->new_first_offset, 3u);
+  EXPECT_EQ(store->List({}).size(), 3u);
+}
+
 TEST_F(StoreTest, AReadOnlyStoreAnswersQueriesButTakesNoWrites) {
   { MustApply(*Open(), {Ctr("runtime", "a")}); }
   Options options;

@@ -183,6 +183,18 @@ class Log {
 
   virtual Result<Stats> GetStats() = 0;
 
+  // Removes every record below `new_first` (retention): the new first offset
+  // is persisted (synced) first, then the range is deleted as a whole, and the
+  // index entries below it are dropped as RocksDB compacts. Readers asking for
+  // a removed offset get kOutOfRange. Errors: kInvalidArgument unless
+  // first_offset() < new_first <= last_offset() + 1; kUnavailable when
+  // read-only.
+  virtual Status TrimBefore(uint64_t new_first) = 0;
+
+  // About how many bytes on disk the records [from, to] take (RocksDB's
+  // estimate, compressed).
+  virtual Result<uint64_t> ApproximateBytes(uint64_t from, uint64_t to) = 0;
+
   // Checks every record (structure, density, order of offsets and times) and
   // every index entry against the records, and RocksDB's block checksums.
   // Damage is reported in the VerifyReport, not as an error; errors are for

@@ -46,7 +46,8 @@ struct Options {
   // time (whichever first; 0 disables either) and at a clean close.
   uint64_t checkpoint_every_records = 100'000;
   std::chrono::seconds checkpoint_every{300};
-  // Checkpoints kept on disk (the newest ones). At least 1.
+  // Checkpoints kept on disk: the newest ones, and the one standing for the
+  // records retention removed. At least 1.
   size_t checkpoints_kept = 2;
 };
 
@@ -163,8 +164,10 @@ class Store {
   virtual Result<CheckpointInfo> Checkpoint() = 0;
   virtual std::vector<CheckpointInfo> Checkpoints() const = 0;
 
-  // Removes the records `policy` does not keep, in whole ranges, never above
-  // the newest checkpoint (write one first to trim more).
+  // Removes the records `policy` does not keep, in one range ending at a
+  // checkpoint (so every offset left can still be rebuilt): the highest
+  // checkpoint that leaves kept everything the policy keeps. With no
+  // checkpoint, nothing is removed.
   virtual Result<RetentionResult> ApplyRetention(
       const RetentionPolicy& policy) = 0;
 
