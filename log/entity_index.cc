@@ -162,9 +162,11 @@ Result<std::vector<uint64_t>> EntityIndex::Offsets(const EntityId& id,
   std::vector<uint64_t> offsets;
   if (from > to) return offsets;
   // One snapshot for the watermark, the entries and the records above it.
-  rocksdb::ManagedSnapshot snapshot(&db_);
+  std::optional<rocksdb::ManagedSnapshot> snapshot;
+  if (snapshots_) snapshot.emplace(&db_);
+  const rocksdb::Snapshot* at = snapshot ? snapshot->snapshot() : nullptr;
   rocksdb::ReadOptions read;
-  read.snapshot = snapshot.snapshot();
+  read.snapshot = at;
   std::string value;
   uint64_t watermark = 0;
   auto s = db_.Get(read, entities_, ToSlice(kIndexWatermarkKey), &value);
@@ -191,11 +193,12 @@ Result<std::vector<uint64_t>> EntityIndex::Offsets(const EntityId& id,
       return RocksError(it->status(), "reading the index");
   }
   if (to > watermark) {
-    WMETA_RETURN_IF_ERROR(ForEachRecord(
-        db_, records_, snapshot.snapshot(), std::max(from, watermark + 1), to,
-        [&](uint64_t offset, const EventView& e) {
-          if (e.kind() == id.kind && e.id() == id.id) offsets.push_back(offset);
-        }));
+    WMETA_RETURN_IF_ERROR(
+        ForEachRecord(db_, records_, at, std::max(from, watermark + 1), to,
+                      [&](uint64_t offset, const EventView& e) {
+                        if (e.kind() == id.kind && e.id() == id.id)
+                          offsets.push_back(offset);
+                      }));
   }
   return offsets;
 }

@@ -27,9 +27,14 @@ namespace wmeta::log::internal {
 
 class EntityIndex {
  public:
+  // `snapshots`: whether `db` supports them (a reader's secondary instance
+  // does not; its state only moves when its owner refreshes it).
   EntityIndex(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* records,
-              rocksdb::ColumnFamilyHandle* entities)
-      : db_(db), records_(records), entities_(entities) {}
+              rocksdb::ColumnFamilyHandle* entities, bool snapshots)
+      : db_(db),
+        records_(records),
+        entities_(entities),
+        snapshots_(snapshots) {}
   ~EntityIndex() { Stop(); }
 
   // Reads the watermark. With `background`, starts the thread that indexes
@@ -64,6 +69,7 @@ class EntityIndex {
   rocksdb::DB& db_;
   rocksdb::ColumnFamilyHandle* const records_;
   rocksdb::ColumnFamilyHandle* const entities_;
+  const bool snapshots_;
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;

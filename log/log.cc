@@ -7,6 +7,7 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,6 +18,7 @@
 #include <filesystem>
 #include <mutex>
 #include <random>
+#include <shared_mutex>
 #include <system_error>
 #include <thread>
 
@@ -250,6 +252,7 @@ class LogImpl final : public Log {
   const std::string& store_id() const override { return store_id_; }
   Result<Stats> GetStats() override;
   Status TrimBefore(uint64_t new_first) override;
+  Status Refresh() override;
   Result<uint64_t> ApproximateBytes(uint64_t from, uint64_t to) override;
   Result<VerifyReport> Verify(
       const std::function<void(uint64_t, uint64_t)>& progress) override;
@@ -291,6 +294,8 @@ class LogImpl final : public Log {
   Options options_;
   // nullptr: RocksDB's default.
   rocksdb::Env* const env_;
+  // A reader's own directory (its RocksDB info log), removed at close.
+  std::string secondary_dir_;
   // Published after each commit or trim; readers use them as bounds.
   std::atomic<uint64_t> first_offset_{1};
   std::atomic<uint64_t> last_offset_{0};
@@ -305,6 +310,10 @@ class LogImpl final : public Log {
 
   // Serialises trims (appends need not wait: they only add above the last).
   std::mutex trim_mu_;
+  // A reader's refreshes take it exclusively, the reads that span several
+  // lookups (verify, entity offsets) shared: a secondary instance has no
+  // snapshots to hold its state still.
+  std::shared_mutex refresh_mu_;
   std::mutex mu_;
   // Guarded by mu_: the queue of waiting appends; its front is the one
   // committing.
@@ -351,13 +360,19 @@ LogImpl::~LogImpl() {
   for (auto* handle : handles_)
     db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
   db_->Close().PermitUncheckedError();
+  db_.reset();
+  if (!secondary_dir_.empty()) {
+    std::error_code ec;
+    fs::remove_all(secondary_dir_, ec);  // a leftover in /tmp is harmless
+  }
 }
 
 Status LogImpl::Init() {
   WMETA_RETURN_IF_ERROR(OpenDb());
   WMETA_RETURN_IF_ERROR(LoadOrCreateMeta());
   WMETA_RETURN_IF_ERROR(LoadBounds());
-  index_ = std::make_unique<internal::EntityIndex>(*db_, records_, entities_);
+  index_ = std::make_unique<internal::EntityIndex>(*db_, records_, entities_,
+                                                   !options_.read_only);
   WMETA_RETURN_IF_ERROR(
       index_->Start(last_offset_.load(), !options_.read_only));
   if (!options_.read_only &&
@@ -434,12 +449,22 @@ Status LogImpl::OpenDb() {
   rocksdb::DB* db = nullptr;
   rocksdb::Status s;
   if (options_.read_only) {
+    // A secondary instance: it takes no lock, follows the writer's WAL on
+    // Refresh(), and keeps its own info log in a directory of its own.
+    std::string pattern =
+        (fs::temp_directory_path(ec) / "wmeta-reader-XXXXXX").string();
+    if (ec || mkdtemp(pattern.data()) == nullptr) {
+      return MakeError(ErrorCode::kIoError,
+                       "cannot create a directory for a reader's log");
+    }
+    secondary_dir_ = pattern;
+    db_options.max_open_files = -1;
     // A reader beside a running writer can catch a WAL file as the writer
     // deletes it; that race is over by the next attempt.
     for (int attempt = 0; attempt < 3; ++attempt) {
       handles_.clear();
-      s = rocksdb::DB::OpenForReadOnly(db_options, dir_, descriptors, &handles_,
-                                       &db);
+      s = rocksdb::DB::OpenAsSecondary(db_options, dir_, secondary_dir_,
+                                       descriptors, &handles_, &db);
       if (!s.IsIOError() || s.IsNoSpace()) break;
     }
   } else {
@@ -832,6 +857,7 @@ Result<std::vector<uint64_t>> LogImpl::EntityOffsets(const EntityId& id,
   } else {
     WMETA_RETURN_IF_ERROR(CheckStart(from));
   }
+  std::shared_lock lock(refresh_mu_);
   return index_->Offsets(id, from, to, last_offset_.load());
 }
 
@@ -852,6 +878,14 @@ Result<Stats> LogImpl::GetStats() {
   }
   WMETA_ASSIGN_OR_RETURN(stats.bytes_on_disk, DirectoryBytes(dir_));
   return stats;
+}
+
+Status LogImpl::Refresh() {
+  if (!options_.read_only) return {};
+  std::unique_lock lock(refresh_mu_);
+  auto s = db_->TryCatchUpWithPrimary();
+  if (!s.ok()) return RocksError(s, "following the writer of " + dir_);
+  return LoadBounds();
 }
 
 Status LogImpl::TrimBefore(uint64_t new_first) {
@@ -897,9 +931,10 @@ Result<uint64_t> LogImpl::ApproximateBytes(uint64_t from, uint64_t to) {
 
 Result<VerifyReport> LogImpl::Verify(
     const std::function<void(uint64_t, uint64_t)>& progress) {
-  return internal::VerifyLog(*db_, {meta_, records_, entities_},
-                             first_offset_.load(), last_offset_.load(),
-                             progress);
+  std::shared_lock lock(refresh_mu_);
+  return internal::VerifyLog(
+      *db_, {meta_, records_, entities_, !options_.read_only},
+      first_offset_.load(), last_offset_.load(), progress);
 }
 
 void LogImpl::SyncLoop() {

@@ -61,10 +61,11 @@ class Checker {
           const std::function<void(uint64_t, uint64_t)>& progress)
       : db_(db),
         families_(families),
-        snapshot_(&db),
         first_(first),
         last_(last),
-        progress_(progress) {}
+        progress_(progress) {
+    if (families.snapshots) snapshot_.emplace(&db);
+  }
 
   VerifyReport Run() {
     auto s = db_.VerifyChecksum();
@@ -87,7 +88,7 @@ class Checker {
  private:
   rocksdb::ReadOptions Read() {
     rocksdb::ReadOptions read;
-    read.snapshot = snapshot_.snapshot();
+    read.snapshot = snapshot_ ? snapshot_->snapshot() : nullptr;
     read.fill_cache = false;
     return read;
   }
@@ -290,7 +291,7 @@ class Checker {
 
   rocksdb::DB& db_;
   const Families families_;
-  rocksdb::ManagedSnapshot snapshot_;
+  std::optional<rocksdb::ManagedSnapshot> snapshot_;
   const uint64_t first_;
   uint64_t last_;
   const std::function<void(uint64_t, uint64_t)>& progress_;

@@ -77,6 +77,7 @@ class StoreImpl final : public Store {
   std::vector<CheckpointInfo> Checkpoints() const override;
   Result<RetentionResult> ApplyRetention(
       const RetentionPolicy& policy) override;
+  Status Refresh() override;
   log::Log& log() const override { return *log_; }
   uint64_t applied_offset() const override {
     std::shared_lock lock(view_mu_);
@@ -298,6 +299,33 @@ void StoreImpl::Commit(const std::vector<Pending*>& group) {
       since >= options_.checkpoint_every_records) {
     checkpointer_cv_.notify_all();
   }
+}
+
+Status StoreImpl::Refresh() {
+  if (!options_.log.read_only) return {};
+  // Refreshes fold like a writer's commits, so they must not overlap.
+  std::lock_guard write_lock(write_mu_);
+  WMETA_RETURN_IF_ERROR(log_->Refresh());
+  uint64_t applied = view_.applied_offset();
+  uint64_t last = log_->last_offset();
+  if (last <= applied) return {};
+  WMETA_ASSIGN_OR_RETURN(auto reader, log_->NewReader(applied + 1, last));
+  std::vector<Change> changes;
+  {
+    std::unique_lock lock(view_mu_);
+    while (true) {
+      WMETA_ASSIGN_OR_RETURN(bool more, reader->Next());
+      if (!more) break;
+      auto record = std::make_shared<const Event>(Event::Copy(reader->event()));
+      if (auto change = view_.Apply(record)) {
+        changes.push_back(std::move(*change));
+      } else {
+        changes.push_back(Change{.record = record, .changed = false});
+      }
+    }
+  }
+  window_->Publish(std::move(changes), last);
+  return {};
 }
 
 Result<std::unique_ptr<View>> StoreImpl::StateAt(uint64_t offset) const {

@@ -168,9 +168,14 @@ TEST_F(StoreTest, CheckpointsEveryNRecordsAndKeepsTheNewest) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline);
     std::this_thread::yield();
   }
-  auto checkpoints = store->Checkpoints();
-  EXPECT_LE(checkpoints.size(), 2u);
-  EXPECT_GE(checkpoints[0].offset, 30u);
+  // Pruning follows each write; once the store is closed, two are left (the
+  // close wrote the last one, at 35).
+  store.reset();
+  options.checkpoint_every_records = 0;
+  auto checkpoints = Open(options)->Checkpoints();
+  ASSERT_EQ(checkpoints.size(), 2u);
+  EXPECT_EQ(checkpoints[0].offset, 35u);
+  EXPECT_GE(checkpoints[1].offset, 30u);
 }
 
 TEST_F(StoreTest, StateAtAnOffsetAndATime) {
@@ -350,6 +355,33 @@ TEST_F(StoreTest, RetentionByAgeAndSize) {
   ASSERT_TRUE(by_size);
   EXPECT_EQ(by_size->new_first_offset, 3u);
   EXPECT_EQ(store->List({}).size(), 3u);
+}
+
+TEST_F(StoreTest, AReaderFollowsTheWriterOnRefresh) {
+  auto writer = Open();
+  MustApply(*writer, {Ctr("runtime", "a")});
+  Options options;
+  options.log.read_only = true;
+  auto reader = Open(options);
+  ASSERT_EQ(reader->List({}).size(), 1u);
+  auto sub = *reader->Subscribe({.from = SubscribeOptions::From::kLatest});
+
+  MustApply(*writer,
+            {Ctr("runtime", "b", R"("pid":3)"), Ctr("runtime", "a", "", true)});
+  EXPECT_EQ(reader->List({}).size(), 1u);  // not yet
+  ASSERT_TRUE(reader->Refresh());
+  EXPECT_EQ(reader->applied_offset(), 3u);
+  EXPECT_FALSE(reader->Get({Kind::kContainer, "a"}));
+  EXPECT_EQ(Json((*reader->Get({Kind::kContainer, "b"}))->merged)
+                .at("pid")
+                .as_int64(),
+            3);
+  auto bundle =
+      sub->Next(std::chrono::steady_clock::now() + std::chrono::seconds(30));
+  ASSERT_TRUE(bundle);
+  ASSERT_EQ(bundle->size(), 2u);
+  EXPECT_EQ((*bundle)[0].offset, 2u);
+  EXPECT_EQ((*bundle)[1].event_type, EventType::kUnset);
 }
 
 TEST_F(StoreTest, AReadOnlyStoreAnswersQueriesButTakesNoWrites) {

@@ -191,6 +191,11 @@ class Log {
   // read-only.
   virtual Status TrimBefore(uint64_t new_first) = 0;
 
+  // A read-only log catches up with the data dir's writer: records appended
+  // (and trimmed) since it opened or last refreshed become visible. Nothing
+  // for a writable log.
+  virtual Status Refresh() = 0;
+
   // About how many bytes on disk the records [from, to] take (RocksDB's
   // estimate, compressed).
   virtual Result<uint64_t> ApproximateBytes(uint64_t from, uint64_t to) = 0;

@@ -171,6 +171,12 @@ class Store {
   virtual Result<RetentionResult> ApplyRetention(
       const RetentionPolicy& policy) = 0;
 
+  // A read-only store follows the data dir's writer: the records appended
+  // since it opened or last refreshed are folded into its view and published
+  // to its subscriptions. Nothing for a writable store. kOutOfRange when
+  // retention removed records it had not folded yet (reopen it).
+  virtual Status Refresh() = 0;
+
   // The log underneath (thread-safe; read it freely, never append to it
   // directly: that would bypass the view).
   virtual log::Log& log() const = 0;
