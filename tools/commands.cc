@@ -12,34 +12,12 @@
 #include <sstream>
 #include <vector>
 
+#include "common.h"
 #include "wmeta/log/log.h"
 #include "wmeta/schema/json.h"
 
 namespace wmeta::tools {
 namespace {
-
-// A command's failure: the message is printed, the exit code is 1.
-int Fail(const Error& error) {
-  fmt::print(stderr, "wmeta: {}\n", error.ToString());
-  return 1;
-}
-
-Result<std::unique_ptr<log::Log>> OpenLog(const GlobalOptions& global,
-                                          bool read_only) {
-  log::Options options;
-  options.read_only = read_only;
-  WMETA_ASSIGN_OR_RETURN(options.durability,
-                         log::Durability::Parse(global.durability));
-  return log::Log::Open(global.data_dir, options);
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-    s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-    s.remove_suffix(1);
-  return s;
-}
 
 // NDJSON input that can be read twice: once to validate all of it, once to
 // append.
@@ -90,57 +68,6 @@ class Input {
   std::string buffered_;
 };
 
-// --since: an RFC 3339 time, or a span back from now.
-Result<Timestamp> ParseSince(std::string_view text) {
-  if (auto t = ParseTime(text)) return *t;
-  if (auto d = ParseDuration(text)) return SystemClock().Now() - *d;
-  return MakeError(ErrorCode::kInvalidArgument,
-                   "invalid --since '" + std::string(text) +
-                       "': expected an RFC 3339 time (2026-11-24T03:00:00Z) or "
-                       "a span (15m)");
-}
-
-std::string HumanBytes(uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  size_t unit = 0;
-  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
-    value /= 1024;
-    ++unit;
-  }
-  return unit == 0 ? fmt::format("{} B", bytes)
-                   : fmt::format("{:.1f} {}", value, kUnits[unit]);
-}
-
-// Prints verify progress on a terminal, at most every 200 ms.
-class Progress {
- public:
-  explicit Progress(std::string label)
-      : label_(std::move(label)), enabled_(isatty(2) != 0) {}
-  ~Progress() {
-    if (shown_) fmt::print(stderr, "\r\033[K");
-  }
-
-  void Update(uint64_t done, uint64_t total) {
-    if (!enabled_) return;
-    auto now = std::chrono::steady_clock::now();
-    if (shown_ && now - last_ < std::chrono::milliseconds(200)) return;
-    last_ = now;
-    shown_ = true;
-    double pct = total == 0 ? 100.0
-                            : 100.0 * static_cast<double>(done) /
-                                  static_cast<double>(total);
-    fmt::print(stderr, "\r{}: {}/{} records ({:.0f}%)", label_, done, total,
-               pct);
-  }
-
- private:
-  std::string label_;
-  bool enabled_;
-  bool shown_ = false;
-  std::chrono::steady_clock::time_point last_;
-};
-
 }  // namespace
 
 std::string DefaultDataDir() {
@@ -189,22 +116,26 @@ int RunPush(const GlobalOptions& global, const PushOptions& options) {
     return 0;
   }
 
-  auto log = OpenLog(global, /*read_only=*/false);
-  if (!log) return Fail(log.error());
+  // Through the store, so that events that change nothing are not appended.
+  auto store = OpenStore(global, /*read_only=*/false);
+  if (!store) return Fail(store.error());
   std::vector<Event> batch;
   batch.reserve(options.batch);
-  std::optional<log::AppendResult> first;
-  std::optional<log::AppendResult> last;
+  store::ApplyResult total;
+  size_t events = 0;
   std::optional<Error> failure;
   auto flush = [&] {
-    auto result = (*log)->Append(batch);
+    auto result = (*store)->Apply(batch);
     batch.clear();
     if (!result) {
       failure = result.error();
       return false;
     }
-    if (!first) first = *result;
-    last = *result;
+    if (total.first_offset == 0) total.first_offset = result->first_offset;
+    if (result->last_offset != 0) total.last_offset = result->last_offset;
+    total.appended += result->appended;
+    total.noops += result->noops;
+    total.synced = result->synced;
     return true;
   };
   auto appended = input->ForEachLine([&](size_t number, std::string_view line) {
@@ -217,6 +148,7 @@ int RunPush(const GlobalOptions& global, const PushOptions& options) {
                       number, event.error().message, input->name())};
       return false;
     }
+    ++events;
     batch.push_back(std::move(*event));
     return batch.size() < options.batch || flush();
   });
@@ -225,32 +157,39 @@ int RunPush(const GlobalOptions& global, const PushOptions& options) {
   } else if (!failure && !batch.empty()) {
     flush();
   }
-  if (!failure && !first) {
+  if (!failure && events != valid) {
     failure = Error{ErrorCode::kInvalidArgument,
                     input->name() + " changed while it was being read"};
   }
   if (failure) {
-    if (first) {
+    if (total.appended > 0) {
       fmt::print(stderr,
                  "wmeta: offsets {}..{} were appended before the failure\n",
-                 first->first_offset, last->last_offset);
+                 total.first_offset, total.last_offset);
     }
     return Fail(*failure);
   }
-  uint64_t count = last->last_offset - first->first_offset + 1;
   if (options.json) {
     fmt::print(
-        "{{\"first_offset\":{},\"last_offset\":{},\"count\":{},\"durability\":"
-        "\"{}\","
-        "\"synced\":{}}}\n",
-        first->first_offset, last->last_offset, count, global.durability,
-        last->synced);
-  } else {
-    fmt::print("appended {} event{} at offsets {}..{} (durability {}{})\n",
-               count, count == 1 ? "" : "s", first->first_offset,
-               last->last_offset, global.durability,
-               last->synced ? ": on disk" : "");
+        "{{\"first_offset\":{},\"last_offset\":{},\"appended\":{},"
+        "\"noops\":{},\"durability\":\"{}\",\"synced\":{}}}\n",
+        total.first_offset, total.last_offset, total.appended, total.noops,
+        global.durability, total.synced);
+    return 0;
   }
+  if (total.appended > 0) {
+    fmt::print("appended {} event{} at offsets {}..{} (durability {}{})",
+               total.appended, total.appended == 1 ? "" : "s",
+               total.first_offset, total.last_offset, global.durability,
+               total.synced ? ": on disk" : "");
+  } else {
+    fmt::print("appended nothing");
+  }
+  if (total.noops > 0) {
+    fmt::print("; {} event{} changed nothing and {} skipped", total.noops,
+               total.noops == 1 ? "" : "s", total.noops == 1 ? "was" : "were");
+  }
+  fmt::print("\n");
   return 0;
 }
 
@@ -266,7 +205,7 @@ int RunLog(const GlobalOptions& global, const LogOptions& options) {
   if (!log) return Fail(log.error());
   uint64_t from = options.from.value_or((*log)->first_offset());
   if (!options.since.empty()) {
-    auto since = ParseSince(options.since);
+    auto since = ParseTimeOrSpan(options.since);
     if (!since) return Fail(since.error());
     auto at = (*log)->OffsetAtTime(*since);
     if (!at) return Fail(at.error());

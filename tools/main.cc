@@ -12,6 +12,21 @@
 
 namespace {
 
+// An RFC 3339 time or a span back from now.
+const CLI::Validator kTimeCheck(
+    [](std::string& value) -> std::string {
+      if (wmeta::ParseTime(value) || wmeta::ParseDuration(value)) return "";
+      return "expected an RFC 3339 time (2026-11-24T03:00:00Z) or a span (15m)";
+    },
+    "TIME");
+
+const CLI::Validator kDurationCheck(
+    [](std::string& value) -> std::string {
+      auto span = wmeta::ParseDuration(value);
+      return span ? "" : span.error().message;
+    },
+    "SPAN");
+
 int Run(int argc, char** argv) {
   using wmeta::tools::GlobalOptions;
   CLI::App app{"wmeta: the node-local workload metadata store, on a data dir"};
@@ -54,14 +69,105 @@ int Run(int argc, char** argv) {
       ->add_option("--since", log.since,
                    "Start at the first record ingested at or after this time "
                    "(RFC 3339, or a span back from now such as 15m)")
-      ->check([](const std::string& value) -> std::string {
-        if (wmeta::ParseTime(value) || wmeta::ParseDuration(value)) return "";
-        return "expected an RFC 3339 time (2026-11-24T03:00:00Z) or a span "
-               "(15m)";
-      });
+      ->check(kTimeCheck);
   log_cmd->add_option("--kind", log.kind, "Only records about this kind")
       ->check(CLI::IsMember(kinds));
   log_cmd->add_flag("--json", log.json, "One JSON object per line");
+
+  auto add_at = [](CLI::App* cmd, std::optional<wmeta::tools::Point>& at) {
+    auto* offset = cmd->add_option_function<uint64_t>(
+        "--at",
+        [&at](uint64_t o) { at = wmeta::tools::Point{std::to_string(o)}; },
+        "The view after this offset instead of now");
+    cmd->add_option_function<std::string>(
+           "--at-time",
+           [&at](const std::string& t) { at = wmeta::tools::Point{t}; },
+           "The view with every record ingested at or before this time (RFC "
+           "3339, or a "
+           "span back from now such as 15m)")
+        ->check(kTimeCheck)
+        ->excludes(offset);
+  };
+
+  wmeta::tools::ListOptions list;
+  auto* list_cmd =
+      app.add_subcommand("list", "List merged entities (now, or in the past)");
+  list_cmd->add_option("--kind", list.kind, "Only this kind")
+      ->check(CLI::IsMember(kinds));
+  list_cmd->add_option("--search", list.search,
+                       "A substring of the id, name or namespace");
+  list_cmd->add_option("--selector", list.selector,
+                       "Label selector: app=web,tier!=db,release,!canary");
+  add_at(list_cmd, list.at);
+  list_cmd->add_flag("--sources", list.sources,
+                     "Show sources and where each field came from");
+  list_cmd->add_flag("--json", list.json, "One JSON entity per line");
+
+  wmeta::tools::GetOptions get;
+  auto* get_cmd = app.add_subcommand("get", "Show one merged entity");
+  get_cmd->add_option("entity", get.entity, "KIND/ID")->required();
+  add_at(get_cmd, get.at);
+  get_cmd->add_flag("--sources", get.sources,
+                    "Show each source's layer and each field's source");
+  get_cmd->add_flag("--json", get.json, "Print as JSON");
+
+  wmeta::tools::HistoryOptions history;
+  auto* history_cmd = app.add_subcommand(
+      "history", "Every record about an entity, with what each changed");
+  history_cmd->add_option("entity", history.entity, "KIND/ID")->required();
+  history_cmd->add_flag("--json", history.json, "One JSON object per record");
+
+  wmeta::tools::DiffOptions diff;
+  auto* diff_cmd = app.add_subcommand(
+      "diff", "Entities added, removed and changed between two points");
+  diff_cmd
+      ->add_option_function<std::string>(
+          "--from", [&](const std::string& v) { diff.from.text = v; },
+          "An offset, an RFC 3339 time, or a span back from now")
+      ->required();
+  diff_cmd
+      ->add_option_function<std::string>(
+          "--to", [&](const std::string& v) { diff.to.text = v; }, "Likewise")
+      ->required();
+  diff_cmd->add_flag("--json", diff.json, "One JSON object per entity");
+
+  wmeta::tools::WatchOptions watch;
+  auto* watch_cmd =
+      app.add_subcommand("watch",
+                         "Follow changes: from a snapshot, an offset, a time "
+                         "or now (Ctrl-C ends it)");
+  watch_cmd
+      ->add_option(
+          "--from", watch.from,
+          "snapshot, latest, an offset, or a time (RFC 3339 or a span back)")
+      ->capture_default_str();
+  watch_cmd->add_option("--kind", watch.kinds, "Only these kinds (repeatable)")
+      ->check(CLI::IsMember(kinds));
+  watch_cmd->add_option(
+      "--source", watch.sources,
+      "Only these sources' records, with their own layers (repeatable)");
+  watch_cmd->add_flag("--raw", watch.raw,
+                      "The log's records themselves, not merged entities");
+  watch_cmd->add_option("--limit", watch.limit, "Stop after this many events");
+  watch_cmd->add_flag("--json", watch.json, "One JSON object per line");
+
+  wmeta::tools::CheckpointOptions checkpoint;
+  auto* checkpoint_cmd =
+      app.add_subcommand("checkpoint", "Write a checkpoint of the view now");
+  checkpoint_cmd->add_flag("--json", checkpoint.json, "Print as JSON");
+
+  wmeta::tools::RetentionOptions retention;
+  auto* retention_cmd = app.add_subcommand(
+      "retention", "Remove old records, in one range up to a checkpoint");
+  retention_cmd
+      ->add_option("--max-age", retention.max_age,
+                   "Keep records younger than this (e.g. 7d)")
+      ->check(kDurationCheck);
+  retention_cmd->add_option("--max-records", retention.max_records,
+                            "Keep at most this many");
+  retention_cmd->add_option("--max-bytes", retention.max_bytes,
+                            "Keep at most this much (e.g. 512MiB)");
+  retention_cmd->add_flag("--json", retention.json, "Print as JSON");
 
   wmeta::tools::VerifyOptions verify;
   auto* verify_cmd = app.add_subcommand(
@@ -78,6 +184,11 @@ int Run(int argc, char** argv) {
     if (log.from && log.to && *log.to < *log.from) {
       throw CLI::ValidationError("--to", "must not be below --from");
     }
+    if (*retention_cmd && retention.max_age.empty() &&
+        retention.max_records == 0 && retention.max_bytes.empty()) {
+      throw CLI::ValidationError(
+          "retention", "give --max-age, --max-records or --max-bytes");
+    }
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
@@ -85,7 +196,14 @@ int Run(int argc, char** argv) {
   if (*push_cmd) return wmeta::tools::RunPush(global, push);
   if (*log_cmd) return wmeta::tools::RunLog(global, log);
   if (*verify_cmd) return wmeta::tools::RunVerify(global, verify);
-  return wmeta::tools::RunStats(global, stats);
+  if (*stats_cmd) return wmeta::tools::RunStats(global, stats);
+  if (*list_cmd) return wmeta::tools::RunList(global, list);
+  if (*get_cmd) return wmeta::tools::RunGet(global, get);
+  if (*history_cmd) return wmeta::tools::RunHistory(global, history);
+  if (*diff_cmd) return wmeta::tools::RunDiff(global, diff);
+  if (*watch_cmd) return wmeta::tools::RunWatch(global, watch);
+  if (*checkpoint_cmd) return wmeta::tools::RunCheckpoint(global, checkpoint);
+  return wmeta::tools::RunRetention(global, retention);
 }
 
 }  // namespace

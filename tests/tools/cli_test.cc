@@ -1,6 +1,7 @@
 // The wmeta binary, run the way a user runs it.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <boost/json.hpp>
 #include <cstdlib>
@@ -136,6 +137,7 @@ TEST_F(CliTest, PushesAFileInBatchesWithADefaultSource) {
   auto result = bj::parse(push.out);
   EXPECT_EQ(result.at("first_offset").as_int64(), 1);
   EXPECT_EQ(result.at("last_offset").as_int64(), 5);
+  EXPECT_EQ(result.at("appended").as_int64(), 5);
   EXPECT_EQ(result.at("synced").as_bool(), true);
   for (const auto& line : Lines(Wmeta({"log", "--json"}).out)) {
     EXPECT_EQ(bj::parse(line).at("source").as_string(), "process_collector");
@@ -233,11 +235,203 @@ TEST_F(CliTest, DataDirDefaultsToTheEnvironment) {
   EXPECT_EQ(RecordCount(), 3u);
 }
 
+constexpr const char* kNode =
+    R"({"source":"runtime","entity":{"kind":"container","id":"c1","name":"k8s_web","pid":42,"labels":{"app":"web"}}})"
+    "\n"
+    R"({"source":"node_orchestrator","entity":{"kind":"container","id":"c1","name":"web","owner":{"kind":"kubernetes_pod","id":"p1"}}})"
+    "\n"
+    R"({"source":"node_orchestrator","entity":{"kind":"kubernetes_pod","id":"p1","name":"web-0","namespace":"shop","labels":{"app":"web"}}})"
+    "\n"
+    R"({"source":"runtime","entity":{"kind":"container","id":"c2","name":"db","labels":{"app":"db"}}})"
+    "\n";
+
+TEST_F(CliTest, PushSkipsEventsThatChangeNothing) {
+  ASSERT_EQ(Wmeta({"push"}, kNode).exit_code, 0);
+  RunResult again = Wmeta({"push", "--json"}, kNode);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  auto r = bj::parse(again.out);
+  EXPECT_EQ(r.at("appended").as_int64(), 0);
+  EXPECT_EQ(r.at("noops").as_int64(), 4);
+  EXPECT_EQ(RecordCount(), 4u);
+  RunResult human = Wmeta({"push"}, kNode);
+  EXPECT_EQ(human.out,
+            "appended nothing; 4 events changed nothing and were skipped\n");
+}
+
+TEST_F(CliTest, ListAndGetTheMergedView) {
+  ASSERT_EQ(Wmeta({"push"}, kNode).exit_code, 0);
+  auto rows = Lines(Wmeta({"list"}).out);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_TRUE(rows[1].starts_with("container/c1") &&
+              rows[1].find("web") != std::string::npos)
+      << rows[1];
+  auto json = Lines(
+      Wmeta({"list", "--json", "--kind", "container", "--selector", "app=web"})
+          .out);
+  ASSERT_EQ(json.size(), 1u);
+  EXPECT_EQ(
+      bj::parse(json[0]),
+      bj::parse(
+          R"({"kind":"container","id":"c1","name":"web","labels":{"app":"web"},)"
+          R"("pid":42,"owner":{"kind":"kubernetes_pod","id":"p1"}})"));
+  EXPECT_EQ(Lines(Wmeta({"list", "--json", "--search", "shop"}).out).size(),
+            1u);
+  auto with_sources =
+      bj::parse(Lines(Wmeta({"list", "--json", "--sources", "--kind",
+                             "container", "--search", "c1"})
+                          .out)[0]);
+  EXPECT_EQ(with_sources.at("sources").as_string(),
+            "node_orchestrator,runtime");
+  EXPECT_EQ(with_sources.at("provenance").at("name").as_string(),
+            "node_orchestrator");
+  EXPECT_EQ(with_sources.at("provenance").at("pid").as_string(), "runtime");
+
+  auto get =
+      bj::parse(Wmeta({"get", "container/c1", "--json", "--sources"}).out);
+  EXPECT_EQ(get.at("version").as_int64(), 2);
+  EXPECT_EQ(get.at("create_offset").as_int64(), 1);
+  EXPECT_EQ(get.at("layers").at("runtime").at("name").as_string(), "k8s_web");
+  RunResult human = Wmeta({"get", "container/c1", "--sources"});
+  EXPECT_NE(human.out.find("name: \"web\"  [node_orchestrator]"),
+            std::string::npos)
+      << human.out;
+  EXPECT_NE(human.out.find("pid: 42  [runtime]"), std::string::npos)
+      << human.out;
+
+  RunResult missing = Wmeta({"get", "container/nope"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("not_found: container/nope not found"),
+            std::string::npos);
+  EXPECT_EQ(Wmeta({"get", "pod/x"}).exit_code, 1);
+  EXPECT_EQ(Wmeta({"list", "--selector", "=x"}).exit_code, 1);
+}
+
+TEST_F(CliTest, TheViewInThePastHistoryAndDiff) {
+  ASSERT_EQ(Wmeta({"push"}, kNode).exit_code, 0);
+  ASSERT_EQ(
+      Wmeta(
+          {"push"},
+          R"({"source":"runtime","type":"unset","entity":{"kind":"container","id":"c2"}})"
+          "\n")
+          .exit_code,
+      0);
+  EXPECT_EQ(Lines(Wmeta({"list", "--json", "--at", "1"}).out).size(), 1u);
+  EXPECT_EQ(Lines(Wmeta({"list", "--json", "--at", "4"}).out).size(), 3u);
+  EXPECT_EQ(Lines(Wmeta({"list", "--json"}).out).size(), 2u);
+  EXPECT_EQ(
+      Lines(Wmeta({"list", "--json", "--at-time", "2200-01-01T00:00:00Z"}).out)
+          .size(),
+      2u);
+  EXPECT_EQ(Wmeta({"list", "--at", "9"}).exit_code, 1);
+  EXPECT_EQ(Wmeta({"list", "--at", "1", "--at-time", "1h"}).exit_code, 2);
+
+  auto history = Lines(Wmeta({"history", "container/c1", "--json"}).out);
+  ASSERT_EQ(history.size(), 2u);
+  auto second = bj::parse(history[1]);
+  EXPECT_EQ(second.at("offset").as_int64(), 2);
+  EXPECT_EQ(second.at("source").as_string(), "node_orchestrator");
+  bool renamed = false;
+  for (const auto& c : second.at("changes").as_array()) {
+    if (c.at("path") == "name") {
+      renamed = c.at("before") == "k8s_web" && c.at("after") == "web";
+    }
+  }
+  EXPECT_TRUE(renamed) << history[1];
+  EXPECT_NE(Wmeta({"history", "container/c1"})
+                .out.find(R"(name: "k8s_web" -> "web")"),
+            std::string::npos);
+
+  auto diff = Lines(Wmeta({"diff", "--from", "1", "--to", "5", "--json"}).out);
+  ASSERT_EQ(diff.size(), 2u);  // p1 added, c1 changed (c2 came and went)
+  EXPECT_EQ(bj::parse(diff[0]).at("change").as_string(), "added");
+  EXPECT_EQ(bj::parse(diff[1]).at("change").as_string(), "changed");
+  RunResult human = Wmeta({"diff", "--from", "1", "--to", "5"});
+  EXPECT_NE(human.out.find("1 added, 0 removed, 1 changed"), std::string::npos)
+      << human.out;
+  EXPECT_EQ(Wmeta({"diff", "--from", "1"}).exit_code, 2);
+}
+
+TEST_F(CliTest, WatchReplaysThenFollowsAnotherWriter) {
+  ASSERT_EQ(Wmeta({"push"}, kNode).exit_code, 0);
+  auto snapshot = Lines(Wmeta({"watch", "--json", "--limit", "3"}).out);
+  ASSERT_EQ(snapshot.size(), 3u);  // the 3 entities, by kind then id
+  EXPECT_EQ(
+      bj::parse(snapshot[0]).at("event").at("entity").at("id").as_string(),
+      "c1");
+  EXPECT_EQ(
+      bj::parse(snapshot[2]).at("event").at("entity").at("id").as_string(),
+      "p1");
+  auto raw = Lines(Wmeta({"watch", "--from", "1", "--raw", "--source",
+                          "runtime", "--limit", "2", "--json"})
+                       .out);
+  ASSERT_EQ(raw.size(), 2u);
+  EXPECT_EQ(bj::parse(raw[1]).at("offset").as_int64(), 4);
+
+  // A watch from the next offset, in its own process, sees what another
+  // process appends later.
+  testing::Child watch({WMETA_CLI, "--data-dir", data_, "watch", "--from", "5",
+                        "--limit", "1", "--json"});
+  RunResult push =
+      Wmeta({"push"},
+            R"({"source":"runtime","entity":{"kind":"container","id":"c3"}})"
+            "\n");
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  auto line = watch.ReadLine(std::chrono::steady_clock::now() +
+                             std::chrono::seconds(30));
+  ASSERT_TRUE(line);
+  auto event = bj::parse(*line);
+  EXPECT_EQ(event.at("offset").as_int64(), 5);
+  EXPECT_EQ(event.at("event").at("entity").at("id").as_string(), "c3");
+  EXPECT_EQ(watch.Wait(), 0);
+
+  // Ctrl-C ends it cleanly (once it is watching: past the snapshot).
+  testing::Child idle({WMETA_CLI, "--data-dir", data_, "watch"});
+  std::optional<std::string> shown;
+  do {
+    shown = idle.ReadLine(std::chrono::steady_clock::now() +
+                          std::chrono::seconds(30));
+  } while (shown && !shown->starts_with("--- snapshot at offset 5"));
+  ASSERT_TRUE(shown);
+  EXPECT_EQ(idle.Kill(SIGINT), 0);
+}
+
+TEST_F(CliTest, CheckpointAndRetention) {
+  ASSERT_EQ(Wmeta({"push"}, kNode).exit_code,
+            0);  // closes with a checkpoint at 4
+  // Retention trims only up to a checkpoint, and must keep record 4 here.
+  auto kept =
+      bj::parse(Wmeta({"retention", "--max-records", "1", "--json"}).out);
+  EXPECT_EQ(kept.at("new_first_offset").as_int64(), 1);
+  EXPECT_NE(
+      Wmeta({"retention", "--max-records", "1"}).out.find("nothing removed"),
+      std::string::npos);
+  ASSERT_EQ(
+      Wmeta({"push"},
+            R"({"source":"runtime","entity":{"kind":"container","id":"c3"}})"
+            "\n")
+          .exit_code,
+      0);
+  auto trimmed =
+      bj::parse(Wmeta({"retention", "--max-records", "1", "--json"}).out);
+  EXPECT_EQ(trimmed.at("new_first_offset").as_int64(), 5);
+  EXPECT_EQ(trimmed.at("records_removed").as_int64(), 4);
+  auto checkpoint = bj::parse(Wmeta({"checkpoint", "--json"}).out);
+  EXPECT_EQ(checkpoint.at("offset").as_int64(), 5);
+  EXPECT_EQ(checkpoint.at("entities").as_int64(), 4);
+  EXPECT_EQ(Lines(Wmeta({"list", "--json"}).out).size(), 4u);
+  EXPECT_EQ(Wmeta({"verify"}).exit_code, 0);
+  EXPECT_EQ(Wmeta({"log", "--from", "1"}).exit_code, 1);
+  EXPECT_EQ(Wmeta({"retention"}).exit_code, 2);
+  EXPECT_EQ(Wmeta({"retention", "--max-age", "soon"}).exit_code, 2);
+  EXPECT_EQ(Wmeta({"retention", "--max-bytes", "lots"}).exit_code, 1);
+}
+
 TEST_F(CliTest, NonSyncDurabilityIsStatedInTheAcknowledgement) {
   RunResult push =
       Wmeta({"--durability", "interval:50", "push", "--json"}, kThreeEvents);
   ASSERT_EQ(push.exit_code, 0) << push.err;
   auto r = bj::parse(push.out);
+  EXPECT_EQ(r.at("appended").as_int64(), 3);
   EXPECT_EQ(r.at("durability").as_string(), "interval:50");
   EXPECT_EQ(r.at("synced").as_bool(), false);
   EXPECT_EQ(RecordCount(), 3u);

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace wmeta::tools {
 
@@ -55,5 +56,73 @@ struct StatsOptions {
   bool json = false;
 };
 int RunStats(const GlobalOptions& global, const StatsOptions& options);
+
+// A point in the log: an offset ("42"), an RFC 3339 time, or a span back from
+// now ("15m"); a time stands for the last record ingested at or before it.
+struct Point {
+  std::string text;
+};
+
+struct ListOptions {
+  std::string kind;
+  // A substring of the id, name or namespace.
+  std::string search;
+  // Kubernetes-style: "app=web,tier!=db,release,!canary".
+  std::string selector;
+  // The view after this point instead of now.
+  std::optional<Point> at;
+  // Show each entity's sources and the source of each field.
+  bool sources = false;
+  bool json = false;
+};
+int RunList(const GlobalOptions& global, const ListOptions& options);
+
+struct GetOptions {
+  // KIND/ID.
+  std::string entity;
+  std::optional<Point> at;
+  bool sources = false;
+  bool json = false;
+};
+int RunGet(const GlobalOptions& global, const GetOptions& options);
+
+struct HistoryOptions {
+  std::string entity;
+  bool json = false;
+};
+int RunHistory(const GlobalOptions& global, const HistoryOptions& options);
+
+struct DiffOptions {
+  Point from;
+  Point to;
+  bool json = false;
+};
+int RunDiff(const GlobalOptions& global, const DiffOptions& options);
+
+struct WatchOptions {
+  // "snapshot", "latest", an offset, or a time (RFC 3339 or a span back).
+  std::string from = "snapshot";
+  std::vector<std::string> kinds;
+  std::vector<std::string> sources;
+  bool raw = false;
+  // Stop after this many events (0: never; Ctrl-C ends it too).
+  uint64_t limit = 0;
+  bool json = false;
+};
+int RunWatch(const GlobalOptions& global, const WatchOptions& options);
+
+struct CheckpointOptions {
+  bool json = false;
+};
+int RunCheckpoint(const GlobalOptions& global, const CheckpointOptions& options);
+
+struct RetentionOptions {
+  // Spans such as 7d; counts; sizes such as 512MiB. Unset: no limit.
+  std::string max_age;
+  uint64_t max_records = 0;
+  std::string max_bytes;
+  bool json = false;
+};
+int RunRetention(const GlobalOptions& global, const RetentionOptions& options);
 
 }  // namespace wmeta::tools
