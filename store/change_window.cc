@@ -7,10 +7,16 @@ namespace wmeta::store::internal {
 void ChangeWindow::Publish(std::vector<Change> changes, uint64_t applied) {
   {
     std::lock_guard lock(mu_);
-    for (Change& change : changes) changes_.push_back(std::move(change));
-    while (changes_.size() > capacity_) {
-      oldest_ = changes_.front().record->view().offset() + 1;
-      changes_.pop_front();
+    auto batch = std::make_shared<Batch>();
+    batch->after = applied_;
+    batch->last = applied;
+    batch->changes = std::move(changes);
+    changes_ += batch->changes.size();
+    batches_.push_back(std::move(batch));
+    while (changes_ > capacity_ && batches_.size() > 1) {
+      oldest_ = batches_.front()->last + 1;
+      changes_ -= batches_.front()->changes.size();
+      batches_.pop_front();
     }
     applied_ = applied;
   }
@@ -25,18 +31,15 @@ ChangeWindow::Slice ChangeWindow::Read(uint64_t from, size_t max) const {
     slice.behind = true;
     return slice;
   }
-  auto it = std::lower_bound(changes_.begin(), changes_.end(), from,
-                             [](const Change& c, uint64_t offset) {
-                               return c.record->view().offset() < offset;
-                             });
-  slice.through = applied_;
-  for (; it != changes_.end(); ++it) {
-    if (slice.changes.size() == max) {
-      slice.through = slice.changes.back().record->view().offset();
-      break;
-    }
-    slice.changes.push_back(*it);
+  auto it = std::lower_bound(
+      batches_.begin(), batches_.end(), from,
+      [](const auto& batch, uint64_t offset) { return batch->last < offset; });
+  size_t changes = 0;
+  for (; it != batches_.end() && changes < max; ++it) {
+    slice.batches.push_back(*it);
+    changes += (*it)->changes.size();
   }
+  slice.through = slice.batches.empty() ? applied_ : slice.batches.back()->last;
   return slice;
 }
 

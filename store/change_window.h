@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -22,23 +23,33 @@ namespace wmeta::store::internal {
 
 class ChangeWindow {
  public:
+  // The changes of one commit (or refresh), shared by every reader: readers
+  // copy a pointer per batch, not per change.
+  struct Batch {
+    // Offsets (first, last] were folded by this commit.
+    uint64_t after = 0;
+    uint64_t last = 0;
+    std::vector<Change> changes;
+  };
+
   // An empty window after `applied`.
   ChangeWindow(size_t capacity, uint64_t applied)
       : capacity_(capacity), oldest_(applied + 1), applied_(applied) {}
 
   // Adds the changes of the records up to `applied` (in offset order), drops
-  // the oldest beyond the capacity, and wakes the readers.
+  // the oldest batches beyond the capacity, and wakes the readers.
   void Publish(std::vector<Change> changes, uint64_t applied);
 
   struct Slice {
-    std::vector<Change> changes;
-    // The changes are complete up to here: the reader continues at +1.
+    // Batches with changes at or after `from`, at least `max` changes in all
+    // unless fewer are ready.
+    std::vector<std::shared_ptr<const Batch>> batches;
+    // With every batch read, the reader continues at through + 1.
     uint64_t through = 0;
     // `from` is below the window: read from the log.
     bool behind = false;
     bool closed = false;
   };
-  // The changes at or after `from`, at most `max`.
   Slice Read(uint64_t from, size_t max) const;
 
   // Waits until a record at or after `from` is published, the window closes,
@@ -56,7 +67,8 @@ class ChangeWindow {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   // Guarded by mu_.
-  std::deque<Change> changes_;
+  std::deque<std::shared_ptr<const Batch>> batches_;
+  size_t changes_ = 0;
   uint64_t oldest_;
   uint64_t applied_;
   bool closed_ = false;

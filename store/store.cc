@@ -190,11 +190,18 @@ Status StoreImpl::Replay(View& view, uint64_t offset) const {
   if (offset <= view.applied_offset()) return {};
   WMETA_ASSIGN_OR_RETURN(auto reader,
                          log_->NewReader(view.applied_offset() + 1, offset));
+  // Only the end state matters: each entity is merged once, at the end.
+  view.DeferMerges();
   while (true) {
-    WMETA_ASSIGN_OR_RETURN(bool more, reader->Next());
-    if (!more) break;
+    auto more = reader->Next();
+    if (!more) {
+      view.Settle();
+      return std::unexpected(more.error());
+    }
+    if (!*more) break;
     view.Apply(std::make_shared<const Event>(Event::Copy(reader->event())));
   }
+  view.Settle();
   return {};
 }
 
@@ -454,7 +461,7 @@ Result<std::unique_ptr<Subscription>> StoreImpl::Subscribe(
   }
   if (options.max_bundle == 0) options.max_bundle = 1;
   using From = SubscribeOptions::From;
-  std::vector<Message> snapshot;
+  internal::Snapshot snapshot;
   uint64_t next = 0;
   switch (options.from) {
     case From::kSnapshot: {
@@ -476,8 +483,10 @@ Result<std::unique_ptr<Subscription>> StoreImpl::Subscribe(
           }
           auto add = [&](const std::shared_ptr<const Event>& event) {
             if (filter.predicate && !filter.predicate(event->view())) return;
-            snapshot.push_back({Message::Type::kEvent, entity->mod_offset(),
-                                EventType::kSet, event});
+            snapshot.owners.push_back(event);
+            snapshot.messages.push_back({Message::Type::kEvent,
+                                         entity->mod_offset(), EventType::kSet,
+                                         event.get()});
           };
           if (filter.sources.empty()) {
             add(entity->merged);
@@ -492,7 +501,8 @@ Result<std::unique_ptr<Subscription>> StoreImpl::Subscribe(
           }
         }
       }
-      snapshot.push_back({.type = Message::Type::kSnapshotEnd, .offset = at});
+      snapshot.messages.push_back(
+          {.type = Message::Type::kSnapshotEnd, .offset = at});
       next = at + 1;
       break;
     }

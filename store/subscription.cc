@@ -16,23 +16,27 @@ bool Contains(const std::vector<T>& list, const auto& value) {
 class SubscriptionImpl final : public Subscription {
  public:
   SubscriptionImpl(const Store& store, const ChangeWindow& window,
-                   SubscribeOptions options, std::vector<Message> snapshot,
-                   uint64_t next)
+                   SubscribeOptions options, Snapshot snapshot, uint64_t next)
       : store_(store),
         window_(window),
         options_(std::move(options)),
-        pending_(snapshot.begin(), snapshot.end()),
+        pending_(snapshot.messages.begin(), snapshot.messages.end()),
+        snapshot_owners_(std::move(snapshot.owners)),
         next_(next),
         last_message_(Clock::now()) {}
 
-  Result<std::vector<Message>> Next(Clock::time_point deadline) override {
-    std::vector<Message> out;
+  Result<Bundle> Next(Clock::time_point deadline) override {
+    Bundle out;
     while (true) {
-      while (!pending_.empty() && out.size() < options_.max_bundle) {
-        out.push_back(std::move(pending_.front()));
-        pending_.pop_front();
+      if (!pending_.empty()) {
+        while (!pending_.empty() && out.size() < options_.max_bundle) {
+          out.messages.push_back(pending_.front());
+          pending_.pop_front();
+        }
+        out.owners = snapshot_owners_;
+        if (pending_.empty()) snapshot_owners_.clear();
+        return Delivered(std::move(out));
       }
-      if (!out.empty()) return Delivered(std::move(out));
 
       if (catch_up_) {
         WMETA_RETURN_IF_ERROR(CatchUp(out));
@@ -47,18 +51,31 @@ class SubscriptionImpl final : public Subscription {
         WMETA_RETURN_IF_ERROR(StartCatchUp());
         continue;
       }
-      for (const Change& change : slice.changes) {
-        if (auto message = ToMessage(options_, change)) {
-          out.push_back(std::move(*message));
+      bool full = false;
+      for (const auto& batch : slice.batches) {
+        size_t before = out.size();
+        for (const Change& change : batch->changes) {
+          uint64_t offset = change.record->view().offset();
+          if (offset < next_) continue;
+          if (out.size() == options_.max_bundle) {
+            full = true;  // the rest next time, from this change on
+            break;
+          }
+          if (auto message = ToMessage(options_, change)) {
+            out.messages.push_back(*message);
+          }
+          next_ = offset + 1;
         }
+        if (out.size() > before) out.owners.push_back(batch);
+        if (full) break;
       }
-      if (slice.through >= next_) next_ = slice.through + 1;
+      if (!full && slice.through >= next_) next_ = slice.through + 1;
       if (!out.empty()) return Delivered(std::move(out));
 
       auto now = Clock::now();
       auto bookmark_due = last_message_ + options_.bookmark_interval;
       if (now >= bookmark_due) {
-        out.push_back(
+        out.messages.push_back(
             Message{.type = Message::Type::kBookmark, .offset = next_ - 1});
         return Delivered(std::move(out));
       }
@@ -79,7 +96,7 @@ class SubscriptionImpl final : public Subscription {
     uint64_t until = 0;
   };
 
-  std::vector<Message> Delivered(std::vector<Message> out) {
+  Bundle Delivered(Bundle out) {
     last_message_ = Clock::now();
     return out;
   }
@@ -100,7 +117,7 @@ class SubscriptionImpl final : public Subscription {
 
   // Appends up to max_bundle messages from the log. Leaves catch-up once the
   // window covers the next offset again.
-  Status CatchUp(std::vector<Message>& out) {
+  Status CatchUp(Bundle& out) {
     while (out.size() < options_.max_bundle) {
       WMETA_ASSIGN_OR_RETURN(bool more, catch_up_->reader->Next());
       if (!more) break;
@@ -116,7 +133,8 @@ class SubscriptionImpl final : public Subscription {
       }
       next_ = record->view().offset() + 1;
       if (auto message = ToMessage(options_, change)) {
-        out.push_back(std::move(*message));
+        out.messages.push_back(*message);
+        out.owners.push_back(std::make_shared<const Change>(std::move(change)));
       }
     }
     if (next_ > catch_up_->until) {
@@ -133,6 +151,7 @@ class SubscriptionImpl final : public Subscription {
   const ChangeWindow& window_;
   const SubscribeOptions options_;
   std::deque<Message> pending_;
+  std::vector<std::shared_ptr<const void>> snapshot_owners_;
   uint64_t next_;
   Clock::time_point last_message_;
   std::unique_ptr<CatchUpState> catch_up_;
@@ -150,16 +169,16 @@ std::optional<Message> ToMessage(const SubscribeOptions& options,
   Message message{.type = Message::Type::kEvent, .offset = record.offset()};
   if (options.raw) {
     message.event_type = record.type();
-    message.event = change.record;
+    message.event = change.record.get();
   } else if (!change.changed) {
     return std::nullopt;
   } else if (!filter.sources.empty()) {
     if (!Contains(filter.sources, record.source())) return std::nullopt;
     message.event_type = record.type();
-    message.event = change.layer;
+    message.event = change.layer.get();
   } else {
     message.event_type = change.type;
-    message.event = change.merged;
+    message.event = change.merged.get();
   }
   if (options.raw && !filter.sources.empty() &&
       !Contains(filter.sources, record.source())) {
@@ -175,7 +194,7 @@ std::optional<Message> ToMessage(const SubscribeOptions& options,
 std::unique_ptr<Subscription> NewSubscription(const Store& store,
                                               const ChangeWindow& window,
                                               SubscribeOptions options,
-                                              std::vector<Message> snapshot,
+                                              Snapshot snapshot,
                                               uint64_t next) {
   return std::make_unique<SubscriptionImpl>(store, window, std::move(options),
                                             std::move(snapshot), next);

@@ -144,15 +144,40 @@ EntityPtr View::Find(Kind kind, std::string_view id) const {
 }
 
 std::shared_ptr<const Event> View::Merge(
-    Kind kind, const std::vector<std::shared_ptr<const Event>>& layers,
-    const EventView& envelope) const {
+    EntityState& entity, const std::shared_ptr<const Event>& envelope) {
+  if (defer_merges_) {
+    // The record stands in until Settle(), which uses it as the envelope.
+    if (!entity.merge_pending) unsettled_.push_back(entity.id);
+    entity.merge_pending = true;
+    return envelope;
+  }
   std::vector<internal::LayerView> views;
-  views.reserve(layers.size());
-  for (const auto& layer : layers) {
+  views.reserve(entity.layers.size());
+  for (const auto& layer : entity.layers) {
     views.push_back({layer->view().source(), &EntityOf(*layer)});
   }
   return std::make_shared<const Event>(
-      internal::MergeLayers(kind, views, envelope));
+      internal::MergeLayers(entity.id.kind, views, envelope->view()));
+}
+
+void View::Settle() {
+  defer_merges_ = false;
+  for (const EntityId& id : unsettled_) {
+    Map& map = Entities(id.kind);
+    auto it = map.find(id.id);
+    // Gone, or merged since (a single layer needs no merge), or settled under
+    // an earlier entry of the list (an entity that went and came back).
+    if (it == map.end() || !it->second->merge_pending) continue;
+    auto settled = std::make_shared<EntityState>(*it->second);
+    settled->merge_pending = false;
+    if (settled->layers.size() > 1)
+      settled->merged = Merge(*settled, settled->merged);
+    it->second = std::move(settled);
+  }
+  unsettled_.clear();
+  pods_by_name_.clear();
+  processes_by_container_.clear();
+  ForEach([this](const EntityPtr& entity) { Index(*entity); });
 }
 
 std::optional<Change> View::Apply(std::shared_ptr<const Event> record) {
@@ -190,7 +215,8 @@ std::optional<Change> View::Apply(std::shared_ptr<const Event> record) {
     next->merged = next->layers.size() == 1
                        ? std::make_shared<const Event>(next->layers[0]->Stamped(
                              e.offset(), e.ingest_time()))
-                       : Merge(kind, next->layers, e);
+                       : Merge(*next, record);
+    if (next->layers.size() == 1) next->merge_pending = false;
     ++next->version;
     change.merged = next->merged;
     Unindex(*old);
@@ -218,8 +244,8 @@ std::optional<Change> View::Apply(std::shared_ptr<const Event> record) {
         });
     next->layers.insert(pos, record);
   }
-  next->merged =
-      next->layers.size() == 1 ? record : Merge(kind, next->layers, e);
+  next->merged = next->layers.size() == 1 ? record : Merge(*next, record);
+  if (next->layers.size() == 1) next->merge_pending = false;
   ++next->version;
   change.type = EventType::kSet;
   change.merged = next->merged;
@@ -240,6 +266,7 @@ void View::Restore(EntityPtr entity) {
 }
 
 void View::Unindex(const EntityState& entity) {
+  if (defer_merges_) return;  // Settle() rebuilds the indexes
   EventView e = entity.merged->view();
   if (entity.id.kind == Kind::kKubernetesPod) {
     auto it = pods_by_name_.find(
@@ -258,6 +285,7 @@ void View::Unindex(const EntityState& entity) {
 }
 
 void View::Index(const EntityState& entity) {
+  if (defer_merges_) return;  // Settle() rebuilds the indexes
   EventView e = entity.merged->view();
   if (entity.id.kind == Kind::kKubernetesPod) {
     pods_by_name_[{std::string(NamespaceOf(e)), std::string(e.name())}].insert(

@@ -273,6 +273,48 @@ TEST_F(ViewTest, ConfiguredPrioritiesWin) {
                                           "runtime"));
 }
 
+TEST_F(ViewTest, DeferredMergesSettleToTheSameView) {
+  std::vector<std::shared_ptr<const Event>> records;
+  const char* sources[] = {"runtime", "node_orchestrator", "custom"};
+  for (int i = 0; i < 300; ++i) {
+    std::string id = std::to_string(i % 7);
+    std::string json =
+        i % 11 == 5
+            ? R"({"source":")" + std::string(sources[i % 3]) +
+                  R"(","type":"unset","entity":{"kind":"kubernetes_pod","id":")" +
+                  id + R"("}})"
+            : R"({"source":")" + std::string(sources[i % 3]) +
+                  R"(","entity":{"kind":"kubernetes_pod","id":")" + id +
+                  R"(","name":"n)" + std::to_string(i % 5) +
+                  R"(","namespace":"ns","labels":{"k)" + std::to_string(i % 4) +
+                  R"(":"v"}}})";
+    records.push_back(std::make_shared<const Event>(
+        JsonEvent(json).Stamped(static_cast<uint64_t>(i + 1), {})));
+  }
+  View eager, deferred;
+  deferred.DeferMerges();
+  for (const auto& r : records) {
+    eager.Apply(r);
+    deferred.Apply(r);
+  }
+  deferred.Settle();
+  auto json_of = [](const View& v) {
+    std::vector<std::string> out;
+    for (const auto& e : v.List({})) {
+      out.push_back(EntityJson(e->merged->view()) + "@" +
+                    std::to_string(e->mod_offset()) + "v" +
+                    std::to_string(e->version));
+    }
+    return out;
+  };
+  EXPECT_EQ(json_of(eager), json_of(deferred));
+  for (int n = 0; n < 5; ++n) {
+    std::string name = "n" + std::to_string(n);
+    EXPECT_EQ(eager.PodsByName("ns", name).size(),
+              deferred.PodsByName("ns", name).size());
+  }
+}
+
 TEST_F(ViewTest, ProvenanceOfTheMergedEntity) {
   Set("runtime", "container", "c", R"("name":"k8s_web","pid":4)");
   Set("node_orchestrator", "container", "c", R"("name":"web")");

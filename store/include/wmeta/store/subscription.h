@@ -74,9 +74,24 @@ struct Message {
   // last change). kSnapshotEnd and kBookmark: every matching change up to this
   // offset has been delivered; resume at offset + 1.
   uint64_t offset = 0;
-  // kEvent: set or unset, and the entity, layer or record it carries.
+  // kEvent: set or unset, and the entity, layer or record it carries. Valid
+  // while the Bundle holding the message lives.
   EventType event_type = EventType::kSet;
-  std::shared_ptr<const Event> event{};
+  const Event* event = nullptr;
+};
+
+// Messages in offset order, and what keeps their events alive: many
+// subscribers share the same events, and counting references per message
+// would have them all write to the same memory.
+struct Bundle {
+  std::vector<Message> messages{};
+  std::vector<std::shared_ptr<const void>> owners{};
+
+  bool empty() const { return messages.empty(); }
+  size_t size() const { return messages.size(); }
+  const Message& operator[](size_t i) const { return messages[i]; }
+  auto begin() const { return messages.begin(); }
+  auto end() const { return messages.end(); }
 };
 
 class Subscription {
@@ -89,7 +104,7 @@ class Subscription {
   // kOutOfRange when retention removed records the subscriber had not read
   // yet (naming the first available offset), kUnavailable once the store is
   // closing, kCorruption or kIoError from the log while catching up.
-  virtual Result<std::vector<Message>> Next(
+  virtual Result<Bundle> Next(
       std::chrono::steady_clock::time_point deadline) = 0;
 
   // The offset of the next change it will deliver.

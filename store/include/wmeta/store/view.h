@@ -42,6 +42,8 @@ struct EntityState {
   uint64_t create_offset = 0;
   // How many records changed it since then, the creating one included.
   uint64_t version = 0;
+  // The view's own bookkeeping: its merge is owed (see View::DeferMerges).
+  bool merge_pending = false;
 
   uint64_t mod_offset() const { return merged->view().offset(); }
 };
@@ -137,6 +139,14 @@ class View {
     }
   }
 
+  // Replays fold many records where only the end state matters: from here to
+  // Settle(), the merge of entities with several layers (the costly part of a
+  // fold) is put off, and done once per entity by Settle(). Apply() then
+  // returns changes whose merged entity is not final. REQUIRES: nothing reads
+  // the view before Settle().
+  void DeferMerges() { defer_merges_ = true; }
+  void Settle();
+
   // Restores an entity saved by a checkpoint. REQUIRES: it is not in the view.
   void Restore(EntityPtr entity);
   // Marks the view as folded up to `offset` (a checkpoint's offset).
@@ -162,12 +172,17 @@ class View {
   // Keeps the secondary indexes in step with an entity's merged state.
   void Unindex(const EntityState& entity);
   void Index(const EntityState& entity);
+  // The merge of `entity`'s layers, as a record with `envelope`'s offset,
+  // times and source; while merges are deferred, `envelope` itself.
   std::shared_ptr<const Event> Merge(
-      Kind kind, const std::vector<std::shared_ptr<const Event>>& layers,
-      const EventView& envelope) const;
+      EntityState& entity, const std::shared_ptr<const Event>& envelope);
 
   SourcePriorities priorities_;
   std::array<Map, kAllKinds.size() + 1> entities_;
+  // See DeferMerges(): entities whose merge is owed, and whether merges (and
+  // the secondary indexes, rebuilt by Settle) are put off.
+  bool defer_merges_ = false;
+  std::vector<EntityId> unsettled_;
   uint64_t applied_offset_ = 0;
   // (namespace, name) -> pod ids.
   std::map<std::pair<std::string, std::string>, std::set<std::string>,
