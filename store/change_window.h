@@ -26,7 +26,7 @@ class ChangeWindow {
   // The changes of one commit (or refresh), shared by every reader: readers
   // copy a pointer per batch, not per change.
   struct Batch {
-    // Offsets (first, last] were folded by this commit.
+    // Offsets (after, last] were folded by this commit.
     uint64_t after = 0;
     uint64_t last = 0;
     std::vector<Change> changes;

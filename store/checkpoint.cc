@@ -120,7 +120,18 @@ std::vector<CheckpointFile> ListCheckpoints(const std::string& dir) {
       continue;
     std::error_code size_ec;
     uint64_t bytes = it->file_size(size_ec);
-    out.push_back({offset, it->path().string(), size_ec ? 0 : bytes});
+    CheckpointFile file{offset, it->path().string(), size_ec ? 0 : bytes};
+    std::ifstream in(it->path(), std::ios::binary);
+    char header[kMagic.size() + 24];
+    if (in.read(header, sizeof(header))) {
+      Cursor cursor(std::string_view(header + kMagic.size(), 24));
+      uint64_t ignored = 0, ingest = 0;
+      cursor.Get(ignored);
+      cursor.Get(file.entities);
+      cursor.Get(ingest);
+      file.ingest_time = FromUnixNanos(static_cast<int64_t>(ingest));
+    }
+    out.push_back(std::move(file));
   }
   std::sort(out.begin(), out.end(),
             [](const auto& a, const auto& b) { return a.offset > b.offset; });
@@ -128,14 +139,16 @@ std::vector<CheckpointFile> ListCheckpoints(const std::string& dir) {
 }
 
 Result<CheckpointFile> WriteCheckpoint(const std::string& dir,
-                                       const std::string& store_id,
-                                       uint64_t offset,
+                                       const CheckpointOrigin& origin,
                                        const std::vector<EntityPtr>& entities) {
   std::string out;
   out.append(kMagic);
-  Put<uint64_t>(out, offset);
+  Put<uint64_t>(out, origin.offset);
   Put<uint64_t>(out, entities.size());
-  PutBytes(out, store_id);
+  Put<uint64_t>(out, static_cast<uint64_t>(ToUnixNanos(
+                         origin.ingest_time.value_or(Timestamp{}))));
+  PutBytes(out, origin.store_id);
+  PutBytes(out, origin.priorities);
   for (const EntityPtr& entity : entities) {
     Put<uint64_t>(out, entity->create_offset);
     Put<uint64_t>(out, entity->version);
@@ -147,6 +160,7 @@ Result<CheckpointFile> WriteCheckpoint(const std::string& dir,
     if (!merged_is_layer) PutBytes(out, entity->merged->bytes());
   }
   Put<uint32_t>(out, Crc32c(out));
+  uint64_t offset = origin.offset;
 
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -172,17 +186,26 @@ Result<CheckpointFile> WriteCheckpoint(const std::string& dir,
                      "cannot rename " + temp + ": " + ec.message());
   }
   WMETA_RETURN_IF_ERROR(SyncPath(dir, O_RDONLY | O_DIRECTORY));
-  return CheckpointFile{offset, path, out.size()};
+  return CheckpointFile{offset, path, out.size(), entities.size(),
+                        origin.ingest_time.value_or(Timestamp{})};
 }
 
 Result<std::unique_ptr<View>> ReadCheckpoint(
-    const CheckpointFile& file, const std::string& store_id,
+    const CheckpointFile& file, const CheckpointOrigin& expected,
     const SourcePriorities& priorities) {
-  std::ifstream in(file.path, std::ios::binary);
-  if (!in) return MakeError(ErrorCode::kIoError, "cannot read " + file.path);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  std::string data = buffer.str();
+  std::string data;
+  try {
+    std::ifstream in(file.path, std::ios::binary | std::ios::ate);
+    if (!in) return MakeError(ErrorCode::kIoError, "cannot read " + file.path);
+    data.resize(static_cast<size_t>(in.tellg()));
+    in.seekg(0);
+    if (!in.read(data.data(), static_cast<std::streamsize>(data.size()))) {
+      return MakeError(ErrorCode::kIoError, "cannot read " + file.path);
+    }
+  } catch (const std::exception& e) {  // bad_alloc for an absurd file
+    return MakeError(ErrorCode::kIoError,
+                     "cannot read " + file.path + ": " + e.what());
+  }
   auto damaged = [&](size_t at, std::string_view what) {
     return MakeError(ErrorCode::kCorruption,
                      file.path + ": " + std::string(what) + " at byte " +
@@ -199,16 +222,29 @@ Result<std::unique_ptr<View>> ReadCheckpoint(
 
   Cursor cursor(body.substr(kMagic.size()));
   auto at = [&] { return kMagic.size() + cursor.pos(); };
-  uint64_t offset = 0, count = 0;
-  std::string id;
-  if (!cursor.Get(offset) || !cursor.Get(count) || !cursor.GetBytes(id)) {
+  uint64_t offset = 0, count = 0, ingest = 0;
+  std::string id, order;
+  if (!cursor.Get(offset) || !cursor.Get(count) || !cursor.Get(ingest) ||
+      !cursor.GetBytes(id) || !cursor.GetBytes(order)) {
     return damaged(at(), "truncated header");
   }
-  if (offset != file.offset)
+  if (offset != file.offset) {
     return damaged(kMagic.size(), "offset differs from its name");
-  if (id != store_id) {
-    return MakeError(ErrorCode::kCorruption, file.path + " belongs to store " +
-                                                 id + ", not " + store_id);
+  }
+  // Intact, but not for this log as it is.
+  auto unusable = [&](const std::string& why) {
+    return MakeError(ErrorCode::kNotFound, file.path + ": " + why);
+  };
+  if (id != expected.store_id) {
+    return unusable("belongs to store " + id + ", not " + expected.store_id);
+  }
+  if (expected.ingest_time &&
+      static_cast<int64_t>(ingest) != ToUnixNanos(*expected.ingest_time)) {
+    return unusable("reflects a record at offset " + std::to_string(offset) +
+                    " that the log no longer holds");
+  }
+  if (order != expected.priorities) {
+    return unusable("was merged with other source priorities");
   }
   auto view = std::make_unique<View>(priorities);
   auto read_record = [&](std::shared_ptr<const Event>& record) -> Status {
@@ -248,6 +284,19 @@ Result<std::unique_ptr<View>> ReadCheckpoint(
   if (at() != body.size()) return damaged(at(), "trailing bytes");
   view->SetApplied(offset);
   return view;
+}
+
+void RemoveUnusable(const std::string& dir, uint64_t last) {
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::error_code remove_ec;
+    if (it->path().extension() == ".tmp") fs::remove(it->path(), remove_ec);
+  }
+  for (const CheckpointFile& file : ListCheckpoints(dir)) {
+    std::error_code remove_ec;
+    if (file.offset > last) fs::remove(file.path, remove_ec);
+  }
 }
 
 void PruneCheckpoints(const std::string& dir, size_t keep, uint64_t protect) {

@@ -4,11 +4,14 @@
 // skipped. Private to store/.
 //
 // File (little-endian), <data dir>/checkpoints/view-<offset, 20 digits>.wcp:
-//   "WMETAVC1", u64 offset, u64 entity count, u32 store id length + store id,
-//   then per entity: u64 create offset, u64 version, u32 layer count,
-//   u32 flags (1: the merged record follows the layers; otherwise it is the
-//   only layer), each record as u32 length + bytes, every item padded to 8
-//   bytes; finally u32 CRC-32C of everything before it.
+//   "WMETAVC1", u64 offset, u64 entity count, i64 ingest time of the record at
+//   the offset (to tell a checkpoint from a log that no longer holds that
+//   record, after a power loss with durability none), then as u32 length +
+//   bytes: the store id and the source priorities the view was merged with;
+//   then per entity: u64 create offset, u64 version, u32 layer count, u32
+//   flags (1: the merged record follows the layers; otherwise it is the only
+//   layer), each record as u32 length + bytes; every item padded to 8 bytes;
+//   finally u32 CRC-32C of everything before it.
 //
 // Thread-safety: pure functions on files.
 
@@ -16,10 +19,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "wmeta/schema/error.h"
+#include "wmeta/schema/time.h"
 #include "wmeta/store/priorities.h"
 #include "wmeta/store/view.h"
 
@@ -29,6 +34,9 @@ struct CheckpointFile {
   uint64_t offset = 0;
   std::string path;
   uint64_t bytes = 0;
+  // From the header, not yet verified; zero when it cannot be read.
+  uint64_t entities = 0;
+  Timestamp ingest_time{};
 };
 
 // The checkpoints directory of a data dir.
@@ -38,18 +46,34 @@ std::string CheckpointDir(const std::string& data_dir);
 // ignored.
 std::vector<CheckpointFile> ListCheckpoints(const std::string& dir);
 
-// Writes `entities`, the view after `offset`, atomically (a temporary file,
-// fsync, rename, fsync of the directory).
+// Where a checkpoint comes from: which store, the view after which record,
+// and with which source priorities it was merged.
+struct CheckpointOrigin {
+  std::string store_id;
+  uint64_t offset = 0;
+  // The ingest time of the record at `offset`; the epoch for offset 0. When
+  // reading, nullopt skips the check (the record was trimmed away).
+  std::optional<Timestamp> ingest_time;
+  std::string priorities;
+};
+
+// Writes `entities`, the view after `origin.offset`, atomically (a temporary
+// file, fsync, rename, fsync of the directory).
 Result<CheckpointFile> WriteCheckpoint(const std::string& dir,
-                                       const std::string& store_id,
-                                       uint64_t offset,
+                                       const CheckpointOrigin& origin,
                                        const std::vector<EntityPtr>& entities);
 
-// Reads a checkpoint back into a view. kCorruption, with the byte position,
-// for a damaged file or one of another store.
+// Reads a checkpoint back into a view merged with `priorities`.
+// kCorruption, with the byte position, for a damaged file; kNotFound for an
+// intact one that does not fit `expected` (another store, a record the log
+// no longer holds, other priorities).
 Result<std::unique_ptr<View>> ReadCheckpoint(
-    const CheckpointFile& file, const std::string& store_id,
+    const CheckpointFile& file, const CheckpointOrigin& expected,
     const SourcePriorities& priorities);
+
+// Removes leftover temporary files and the checkpoints above `last`, the
+// log's last offset: they reflect records a power loss took away.
+void RemoveUnusable(const std::string& dir, uint64_t last);
 
 // Deletes all but the newest `keep` checkpoints and the one at `protect` (the
 // one retention left standing for the records it removed).

@@ -497,17 +497,20 @@ Event MergeLayers(Kind kind, std::span<const LayerView> layers,
   // One builder per thread, so that its buffer is reused from merge to merge.
   static thread_local EventBuilder builder;
   Layers top;
-  for (const LayerView& layer : layers) top.Add(layer.entity, layer.source);
+  for (const LayerView& layer : layers) {
+    top.Add(&EntityOf(*layer.record), layer.record->view().source());
+  }
   Merger merger(builder.fbb(), provenance);
   auto entity = merger.MergeTable(Info(EntityTable(kind)), top, "");
   auto event = builder.FinishUnion(envelope.source(), EventType::kSet, kind,
                                    flatbuffers::Offset<void>(entity),
                                    envelope.observed_time(), envelope.offset(),
                                    envelope.ingest_time());
-  // Layers are verified records, so their merge is one too: failing here is a
-  // bug in the merge itself.
-  if (!event) std::abort();
-  return std::move(*event);
+  if (event) return std::move(*event);
+  // Verified layers merge into a verifiable entity, unless the merge outgrows
+  // the verifier's limits (a union of huge lists): then the highest-priority
+  // layer stands for the entity, which keeps the fold deterministic.
+  return layers[0].record->Stamped(envelope.offset(), envelope.ingest_time());
 }
 
 }  // namespace wmeta::store::internal

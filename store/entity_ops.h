@@ -29,15 +29,21 @@
 
 namespace wmeta::store::internal {
 
-// One source's layer of an entity: the source's latest set of it.
+// One source's layer of an entity: the source's latest set of it (whose
+// source is the layer's).
 struct LayerView {
-  std::string_view source;
-  const flatbuffers::Table* entity;
+  const Event* record;
 };
 
 // Field path -> the source it came from: "state.running", "labels.app",
 // "ports[80/tcp]". Leaf fields only, in schema order.
 using Provenance = std::vector<std::pair<std::string, std::string>>;
+
+// The entity table of a record.
+inline const flatbuffers::Table& EntityOf(const Event& event) {
+  return *reinterpret_cast<const flatbuffers::Table*>(
+      event.view().record().entity());
+}
 
 // Whether `a` and `b`, entities of `kind`, hold the same fields (by the
 // presence rules above) with the same values.

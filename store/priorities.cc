@@ -73,6 +73,21 @@ Status SourcePriorities::Parse(std::string_view spec) {
   return {};
 }
 
+std::string SourcePriorities::ToString() const {
+  std::string out;
+  for (Kind kind : kAllKinds) {
+    if (!out.empty()) out += ';';
+    out += KindName(kind);
+    out += '=';
+    const auto& order = Order(kind);
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (i > 0) out += ',';
+      out += order[i];
+    }
+  }
+  return out;
+}
+
 size_t SourcePriorities::Rank(Kind kind, std::string_view source) const {
   const auto& order = orders_[static_cast<size_t>(kind)];
   auto it = std::find(order.begin(), order.end(), source);

@@ -20,13 +20,15 @@
 namespace wmeta::store {
 namespace {
 
+using internal::EntityOf;
+
 using internal::ChangeWindow;
 using internal::CheckpointFile;
+using internal::CheckpointOrigin;
 
-const flatbuffers::Table& EntityOf(const Event& event) {
-  return *reinterpret_cast<const flatbuffers::Table*>(
-      event.view().record().entity());
-}
+// How long the checkpointer waits after a failed checkpoint (a full disk, say)
+// before it tries again, instead of retrying at every commit.
+constexpr auto kCheckpointRetryPause = std::chrono::seconds(1);
 
 // The field-level changes between two versions of a merged entity (either
 // may be null: absent).
@@ -94,11 +96,21 @@ class StoreImpl final : public Store {
   };
 
   void Commit(const std::vector<Pending*>& group);
-  // A view of the records after a checkpoint at or below `offset` (or none),
-  // not yet folded up to `offset`.
+  // Folds `records`, the next ones in the log up to `last`, into the view and
+  // hands the changes to the subscriptions.
+  void FoldAndPublish(std::vector<std::shared_ptr<const Event>> records,
+                      uint64_t last);
+  // What a checkpoint after `offset` must match to be used with the log as it
+  // is now.
+  Result<CheckpointOrigin> OriginAt(uint64_t offset) const;
+  // A view of the records after a usable checkpoint at or below `offset` (or
+  // none), not yet folded up to `offset`. Requires files_mu_.
   Result<std::unique_ptr<View>> BaseFor(uint64_t offset) const;
   // Folds records (view.applied_offset(), offset] into `view`.
   Status Replay(View& view, uint64_t offset) const;
+  // kOutOfRange unless the log still holds every record ingested at or after
+  // `since`, given that the first one it holds at or after then is `at`.
+  Status CheckKeptSince(Timestamp since, uint64_t at) const;
   void CheckpointLoop();
 
   const std::string dir_;
@@ -113,9 +125,13 @@ class StoreImpl final : public Store {
   std::mutex write_mu_;
   // Guarded by write_mu_: the Apply calls waiting; the front one leads.
   std::deque<Pending*> pending_;
+  // Guarded by write_mu_: a commit failed after its records reached the log,
+  // so the view no longer matches it; only reopening repairs that.
+  bool broken_ = false;
 
-  // Serialises checkpoint writes and retention.
-  mutable std::mutex checkpoint_mu_;
+  // Checkpoint writes and retention hold it exclusively, rebuilding past views
+  // shared: the checkpoints and records a rebuild reads stay put.
+  mutable std::shared_mutex files_mu_;
   std::atomic<uint64_t> records_since_checkpoint_{0};
   std::thread checkpointer_;
   std::mutex checkpointer_mu_;
@@ -144,10 +160,18 @@ StoreImpl::~StoreImpl() {
 }
 
 Status StoreImpl::Init() {
-  WMETA_ASSIGN_OR_RETURN(std::unique_ptr<View> base,
-                         BaseFor(log_->last_offset()));
-  WMETA_RETURN_IF_ERROR(Replay(*base, log_->last_offset()));
-  view_ = std::move(*base);
+  if (!options_.log.read_only) {
+    internal::RemoveUnusable(internal::CheckpointDir(dir_),
+                             log_->last_offset());
+  }
+  auto base = BaseFor(log_->last_offset());
+  if (!base && base.error().code == ErrorCode::kOutOfRange) {
+    return MakeError(ErrorCode::kCorruption,
+                     "cannot rebuild the view: " + base.error().message);
+  }
+  if (!base) return std::unexpected(base.error());
+  WMETA_RETURN_IF_ERROR(Replay(**base, log_->last_offset()));
+  view_ = std::move(**base);
   window_ = std::make_unique<ChangeWindow>(
       std::max<size_t>(options_.live_changes, 1), view_.applied_offset());
   bool periodic = options_.checkpoint_every_records > 0 ||
@@ -164,16 +188,34 @@ Status StoreImpl::Init() {
   return {};
 }
 
+Result<CheckpointOrigin> StoreImpl::OriginAt(uint64_t offset) const {
+  CheckpointOrigin origin{log_->store_id(), offset, Timestamp{},
+                          options_.priorities.ToString()};
+  if (offset + 1 == log_->first_offset() && offset > 0) {
+    // Trimmed: the checkpoint retention left there is all that remembers it.
+    origin.ingest_time.reset();
+    for (const CheckpointFile& file :
+         internal::ListCheckpoints(internal::CheckpointDir(dir_))) {
+      if (file.offset == offset) origin.ingest_time = file.ingest_time;
+    }
+  } else if (offset > 0) {
+    WMETA_ASSIGN_OR_RETURN(Event record, log_->Read(offset));
+    origin.ingest_time = record.view().ingest_time();
+  }
+  return origin;
+}
+
 Result<std::unique_ptr<View>> StoreImpl::BaseFor(uint64_t offset) const {
   uint64_t first = log_->first_offset();
   for (const CheckpointFile& file :
        internal::ListCheckpoints(internal::CheckpointDir(dir_))) {
     // Usable when it is not past `offset` and the records after it are kept.
     if (file.offset > offset || file.offset + 1 < first) continue;
-    auto view =
-        internal::ReadCheckpoint(file, log_->store_id(), options_.priorities);
+    WMETA_ASSIGN_OR_RETURN(CheckpointOrigin origin, OriginAt(file.offset));
+    auto view = internal::ReadCheckpoint(file, origin, options_.priorities);
     if (view) return view;
-    // A damaged checkpoint is skipped: an older one, or the log, will do.
+    // A damaged or unfitting checkpoint is skipped: an older one, or the log,
+    // will do.
   }
   if (first > 1) {
     return MakeError(
@@ -218,9 +260,27 @@ Result<ApplyResult> StoreImpl::Apply(std::span<const Event> events) {
   if (self.done) return std::move(self.result);
   // This call leads: it commits its events and those queued behind it.
   std::vector<Pending*> group(pending_.begin(), pending_.end());
+  bool broken = broken_;
   lock.unlock();
-  Commit(group);
+  if (broken) {
+    for (Pending* p : group) {
+      p->result = MakeError(ErrorCode::kUnavailable,
+                            "an earlier commit failed half-way; reopen the "
+                            "store to rebuild the view from the log");
+    }
+  } else {
+    try {
+      Commit(group);
+    } catch (const std::exception& e) {  // bad_alloc: nothing else throws
+      for (Pending* p : group) {
+        p->result = MakeError(ErrorCode::kInternal,
+                              std::string("commit failed: ") + e.what());
+      }
+      broken = true;
+    }
+  }
   lock.lock();
+  broken_ = broken_ || broken;
   for (Pending* p : group) {
     p->done = true;
     pending_.pop_front();
@@ -271,31 +331,28 @@ void StoreImpl::Commit(const std::vector<Pending*>& group) {
 
   auto appended = log_->Append(kept);
   if (!appended) {
-    for (Pending* p : group) p->result = std::unexpected(appended.error());
-    return;
-  }
-  std::vector<Change> changes;
-  changes.reserve(kept.size());
-  {
-    std::unique_lock lock(view_mu_);
-    for (size_t i = 0; i < kept.size(); ++i) {
-      auto record = std::make_shared<const Event>(
-          kept[i]->Stamped(appended->first_offset + i, appended->ingest_time));
-      if (auto change = view_.Apply(record)) {
-        changes.push_back(std::move(*change));
-      } else {
-        changes.push_back(Change{.record = record, .changed = false});
+    // Calls whose events were all no-ops asked nothing of the log.
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (kept_per_call[i] > 0) {
+        group[i]->result = std::unexpected(appended.error());
       }
     }
+    return;
   }
-  window_->Publish(std::move(changes), appended->last_offset);
+  std::vector<std::shared_ptr<const Event>> records;
+  records.reserve(kept.size());
+  for (size_t i = 0; i < kept.size(); ++i) {
+    records.push_back(std::make_shared<const Event>(
+        kept[i]->Stamped(appended->first_offset + i, appended->ingest_time)));
+  }
+  FoldAndPublish(std::move(records), appended->last_offset);
 
   uint64_t next = appended->first_offset;
   for (size_t i = 0; i < group.size(); ++i) {
     ApplyResult& result = *group[i]->result;
     result.appended = kept_per_call[i];
-    result.synced = appended->synced;
     if (result.appended > 0) {
+      result.synced = appended->synced;
       result.first_offset = next;
       result.last_offset = next + result.appended - 1;
       next += result.appended;
@@ -304,8 +361,29 @@ void StoreImpl::Commit(const std::vector<Pending*>& group) {
   uint64_t since = records_since_checkpoint_ += kept.size();
   if (options_.checkpoint_every_records > 0 &&
       since >= options_.checkpoint_every_records) {
+    // Under the mutex, so the checkpointer cannot miss it between testing the
+    // count and going to sleep.
+    std::lock_guard lock(checkpointer_mu_);
     checkpointer_cv_.notify_all();
   }
+}
+
+void StoreImpl::FoldAndPublish(
+    std::vector<std::shared_ptr<const Event>> records, uint64_t last) {
+  std::vector<Change> changes;
+  changes.reserve(records.size());
+  {
+    std::unique_lock lock(view_mu_);
+    for (auto& record : records) {
+      if (auto change = view_.Apply(record)) {
+        changes.push_back(std::move(*change));
+      } else {
+        changes.push_back(
+            Change{.record = std::move(record), .changed = false});
+      }
+    }
+  }
+  window_->Publish(std::move(changes), last);
 }
 
 Status StoreImpl::Refresh() {
@@ -317,22 +395,25 @@ Status StoreImpl::Refresh() {
   uint64_t last = log_->last_offset();
   if (last <= applied) return {};
   WMETA_ASSIGN_OR_RETURN(auto reader, log_->NewReader(applied + 1, last));
-  std::vector<Change> changes;
-  {
-    std::unique_lock lock(view_mu_);
-    while (true) {
-      WMETA_ASSIGN_OR_RETURN(bool more, reader->Next());
-      if (!more) break;
-      auto record = std::make_shared<const Event>(Event::Copy(reader->event()));
-      if (auto change = view_.Apply(record)) {
-        changes.push_back(std::move(*change));
-      } else {
-        changes.push_back(Change{.record = record, .changed = false});
-      }
+  // Read first, fold after: the view's lock is not held across reads, and
+  // what was read before an error is still folded.
+  std::vector<std::shared_ptr<const Event>> records;
+  Status status;
+  while (true) {
+    auto more = reader->Next();
+    if (!more) {
+      status = std::unexpected(more.error());
+      break;
     }
+    if (!*more) break;
+    records.push_back(
+        std::make_shared<const Event>(Event::Copy(reader->event())));
   }
-  window_->Publish(std::move(changes), last);
-  return {};
+  if (!records.empty()) {
+    uint64_t read_up_to = records.back()->view().offset();
+    FoldAndPublish(std::move(records), read_up_to);
+  }
+  return status;
 }
 
 Result<std::unique_ptr<View>> StoreImpl::StateAt(uint64_t offset) const {
@@ -342,22 +423,18 @@ Result<std::unique_ptr<View>> StoreImpl::StateAt(uint64_t offset) const {
                      "offset " + std::to_string(offset) +
                          " is beyond the last offset " + std::to_string(last));
   }
-  if (offset + 1 < log_->first_offset()) {
-    // Unless a checkpoint sits exactly there, those records are gone.
-    auto files = internal::ListCheckpoints(internal::CheckpointDir(dir_));
-    bool covered = std::any_of(files.begin(), files.end(), [&](const auto& f) {
-      return f.offset == offset;
-    });
-    if (!covered) {
-      return MakeError(ErrorCode::kOutOfRange,
-                       "offset " + std::to_string(offset) +
-                           " is below the first available offset " +
-                           std::to_string(log_->first_offset()));
-    }
-  }
   {
     std::shared_lock lock(view_mu_);
     if (view_.applied_offset() == offset) return std::make_unique<View>(view_);
+  }
+  std::shared_lock files_lock(files_mu_);
+  // The view just before the first record kept is the checkpoint retention
+  // left there; below it, nothing is left to rebuild from.
+  if (offset + 1 < log_->first_offset()) {
+    return MakeError(ErrorCode::kOutOfRange,
+                     "offset " + std::to_string(offset) +
+                         " is below the first available offset " +
+                         std::to_string(log_->first_offset()));
   }
   WMETA_ASSIGN_OR_RETURN(std::unique_ptr<View> view, BaseFor(offset));
   WMETA_RETURN_IF_ERROR(Replay(*view, offset));
@@ -365,12 +442,31 @@ Result<std::unique_ptr<View>> StoreImpl::StateAt(uint64_t offset) const {
 }
 
 Result<std::unique_ptr<View>> StoreImpl::StateAtTime(Timestamp time) const {
-  WMETA_ASSIGN_OR_RETURN(
-      uint64_t after, log_->OffsetAtTime(time + std::chrono::nanoseconds(1)));
+  auto just_after = time + std::chrono::nanoseconds(1);
+  WMETA_ASSIGN_OR_RETURN(uint64_t after, log_->OffsetAtTime(just_after));
+  WMETA_RETURN_IF_ERROR(CheckKeptSince(just_after, after));
   return StateAt(after - 1);
 }
 
+Status StoreImpl::CheckKeptSince(Timestamp since, uint64_t at) const {
+  uint64_t first = log_->first_offset();
+  if (at != first || first <= 1) return {};
+  // Records before `first` are gone; they were all older than `since` if the
+  // last of them was, and the checkpoint retention left at first - 1 says
+  // when that one was ingested.
+  for (const CheckpointFile& file :
+       internal::ListCheckpoints(internal::CheckpointDir(dir_))) {
+    if (file.offset + 1 == first && file.ingest_time < since) return {};
+  }
+  return MakeError(ErrorCode::kOutOfRange,
+                   FormatTime(since) +
+                       " is before the records this store "
+                       "still holds: those before offset " +
+                       std::to_string(first) + " were removed");
+}
+
 Result<std::vector<HistoryEntry>> StoreImpl::History(const EntityId& id) const {
+  std::shared_lock files_lock(files_mu_);
   WMETA_ASSIGN_OR_RETURN(std::vector<uint64_t> offsets,
                          log_->EntityOffsets(id));
   // The entity as it was before the first record the log keeps: from the
@@ -378,16 +474,14 @@ Result<std::vector<HistoryEntry>> StoreImpl::History(const EntityId& id) const {
   View view(options_.priorities);
   uint64_t first = log_->first_offset();
   if (first > 1) {
-    for (const CheckpointFile& file :
-         internal::ListCheckpoints(internal::CheckpointDir(dir_))) {
-      if (file.offset + 1 != first) continue;
-      auto base =
-          internal::ReadCheckpoint(file, log_->store_id(), options_.priorities);
-      if (!base) continue;
-      if (auto entity = (*base)->Get(id)) view.Restore(*entity);
-      view.SetApplied(file.offset);
-      break;
+    auto base = BaseFor(first - 1);
+    if (!base) {
+      return MakeError(base.error().code,
+                       "cannot tell the entity's state before offset " +
+                           std::to_string(first) + ": " + base.error().message);
     }
+    if (auto entity = (*base)->Get(id)) view.Restore(*entity);
+    view.SetApplied(first - 1);
   }
   JsonCodec codec;
   std::vector<HistoryEntry> history;
@@ -471,32 +565,45 @@ Result<std::unique_ptr<Subscription>> StoreImpl::Subscribe(
             "a raw subscription starts at an offset, a time or now, "
             "not at a snapshot");
       }
-      std::shared_lock lock(view_mu_);
-      uint64_t at = view_.applied_offset();
       const SubscriptionFilter& filter = options.filter;
-      if (filter.type != EventType::kUnset) {
-        for (const EntityPtr& entity : view_.List({})) {
-          if (!filter.kinds.empty() &&
-              std::find(filter.kinds.begin(), filter.kinds.end(),
-                        entity->id.kind) == filter.kinds.end()) {
-            continue;
-          }
-          auto add = [&](const std::shared_ptr<const Event>& event) {
-            if (filter.predicate && !filter.predicate(event->view())) return;
-            snapshot.owners.push_back(event);
-            snapshot.messages.push_back({Message::Type::kEvent,
-                                         entity->mod_offset(), EventType::kSet,
-                                         event.get()});
-          };
-          if (filter.sources.empty()) {
-            add(entity->merged);
-          } else {
-            for (const auto& layer : entity->layers) {
-              std::string_view source = layer->view().source();
-              if (std::find(filter.sources.begin(), filter.sources.end(),
-                            source) != filter.sources.end()) {
-                add(layer);
-              }
+      auto wanted_kind = [&](Kind kind) {
+        return filter.kinds.empty() ||
+               std::find(filter.kinds.begin(), filter.kinds.end(), kind) !=
+                   filter.kinds.end();
+      };
+      // Only the pointers are taken under the lock: writers wait for that,
+      // not for the filter or the sort.
+      std::vector<EntityPtr> entities;
+      uint64_t at;
+      {
+        std::shared_lock lock(view_mu_);
+        at = view_.applied_offset();
+        if (filter.type != EventType::kUnset) {
+          view_.ForEach([&](const EntityPtr& entity) {
+            if (wanted_kind(entity->id.kind)) entities.push_back(entity);
+          });
+        }
+      }
+      std::sort(
+          entities.begin(), entities.end(),
+          [](const EntityPtr& a, const EntityPtr& b) { return a->id < b->id; });
+      for (const EntityPtr& entity : entities) {
+        auto add = [&](const std::shared_ptr<const Event>& event,
+                       uint64_t offset) {
+          if (filter.predicate && !filter.predicate(event->view())) return;
+          snapshot.owners.push_back(event);
+          snapshot.messages.push_back(
+              {Message::Type::kEvent, offset, EventType::kSet, event.get()});
+        };
+        if (filter.sources.empty()) {
+          add(entity->merged, entity->mod_offset());
+        } else {
+          // A source's view of the entity last changed with its own record.
+          for (const auto& layer : entity->layers) {
+            std::string_view source = layer->view().source();
+            if (std::find(filter.sources.begin(), filter.sources.end(),
+                          source) != filter.sources.end()) {
+              add(layer, layer->view().offset());
             }
           }
         }
@@ -525,6 +632,7 @@ Result<std::unique_ptr<Subscription>> StoreImpl::Subscribe(
     }
     case From::kTime: {
       WMETA_ASSIGN_OR_RETURN(next, log_->OffsetAtTime(options.time));
+      WMETA_RETURN_IF_ERROR(CheckKeptSince(options.time, next));
       break;
     }
     case From::kLatest:
@@ -539,23 +647,25 @@ Result<CheckpointInfo> StoreImpl::Checkpoint() {
   if (options_.log.read_only) {
     return MakeError(ErrorCode::kUnavailable, "the store was opened read-only");
   }
-  std::lock_guard checkpoint_lock(checkpoint_mu_);
+  std::lock_guard files_lock(files_mu_);
   std::vector<EntityPtr> entities;
   uint64_t offset;
+  // Counted records are folded already, so these are all in this checkpoint.
+  uint64_t covered = records_since_checkpoint_;
   {
     std::shared_lock lock(view_mu_);
     offset = view_.applied_offset();
     entities.reserve(view_.size());
     view_.ForEach([&](const EntityPtr& e) { entities.push_back(e); });
   }
-  records_since_checkpoint_ = 0;
   std::sort(
       entities.begin(), entities.end(),
       [](const EntityPtr& a, const EntityPtr& b) { return a->id < b->id; });
+  WMETA_ASSIGN_OR_RETURN(CheckpointOrigin origin, OriginAt(offset));
   std::string dir = internal::CheckpointDir(dir_);
-  WMETA_ASSIGN_OR_RETURN(
-      CheckpointFile file,
-      internal::WriteCheckpoint(dir, log_->store_id(), offset, entities));
+  WMETA_ASSIGN_OR_RETURN(CheckpointFile file,
+                         internal::WriteCheckpoint(dir, origin, entities));
+  records_since_checkpoint_ -= covered;
   internal::PruneCheckpoints(dir,
                              std::max<size_t>(options_.checkpoints_kept, 1),
                              log_->first_offset() - 1);
@@ -566,7 +676,7 @@ std::vector<CheckpointInfo> StoreImpl::Checkpoints() const {
   std::vector<CheckpointInfo> out;
   for (const CheckpointFile& file :
        internal::ListCheckpoints(internal::CheckpointDir(dir_))) {
-    out.push_back({file.offset, 0, file.bytes, file.path});
+    out.push_back({file.offset, file.entities, file.bytes, file.path});
   }
   return out;
 }
@@ -576,7 +686,7 @@ Result<RetentionResult> StoreImpl::ApplyRetention(
   if (options_.log.read_only) {
     return MakeError(ErrorCode::kUnavailable, "the store was opened read-only");
   }
-  std::lock_guard checkpoint_lock(checkpoint_mu_);
+  std::lock_guard files_lock(files_mu_);
   uint64_t first = log_->first_offset(), last = log_->last_offset();
   RetentionResult result{first, first, 0};
   // The first offset each limit wants kept; the strictest wins.
@@ -613,8 +723,9 @@ Result<RetentionResult> StoreImpl::ApplyRetention(
   auto files = internal::ListCheckpoints(dir);
   uint64_t new_first = first;
   for (const CheckpointFile& file : files) {
-    if (file.offset + 1 <= keep_from && file.offset + 1 > new_first &&
-        internal::ReadCheckpoint(file, log_->store_id(), options_.priorities)) {
+    if (file.offset + 1 > keep_from || file.offset + 1 <= new_first) continue;
+    WMETA_ASSIGN_OR_RETURN(CheckpointOrigin origin, OriginAt(file.offset));
+    if (internal::ReadCheckpoint(file, origin, options_.priorities)) {
       new_first = file.offset + 1;
       break;  // newest first: the highest usable one
     }
@@ -650,12 +761,13 @@ void StoreImpl::CheckpointLoop() {
     });
     if (stopping_) break;
     lock.unlock();
-    if (records_since_checkpoint_ > 0) {
-      // A failure leaves the previous checkpoint in place; the next round
-      // tries again.
-      (void)Checkpoint();
-    }
+    // A failure leaves the previous checkpoint in place.
+    bool failed = records_since_checkpoint_ > 0 && !Checkpoint();
     lock.lock();
+    if (failed) {
+      checkpointer_cv_.wait_for(lock, kCheckpointRetryPause,
+                                [&] { return stopping_; });
+    }
     due = std::chrono::steady_clock::now() + period;
   }
 }

@@ -8,6 +8,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Records read from the log per Next() while catching up, per message a
+// bundle may hold: a narrow filter over a long stretch of log must not keep
+// one call from its deadline or its bookmarks.
+constexpr size_t kCatchUpReadsPerMessage = 16;
+
 template <typename T>
 bool Contains(const std::vector<T>& list, const auto& value) {
   return std::find(list.begin(), list.end(), value) != list.end();
@@ -26,6 +31,7 @@ class SubscriptionImpl final : public Subscription {
         last_message_(Clock::now()) {}
 
   Result<Bundle> Next(Clock::time_point deadline) override {
+    if (failed_) return std::unexpected(*failed_);
     Bundle out;
     while (true) {
       if (!pending_.empty()) {
@@ -39,16 +45,29 @@ class SubscriptionImpl final : public Subscription {
       }
 
       if (catch_up_) {
-        WMETA_RETURN_IF_ERROR(CatchUp(out));
+        Status status = CatchUp(out);
+        if (!status) {
+          // The subscription ends here; what was read before is delivered
+          // first, and next_offset() says where to subscribe again.
+          failed_ = status.error();
+          if (out.empty()) return std::unexpected(*failed_);
+        }
         if (!out.empty()) return Delivered(std::move(out));
-        continue;  // caught up, or nothing matched so far: look again
+        if (catch_up_) {
+          // Nothing matched so far: a bookmark or the deadline may be due.
+          if (auto idle = Idle(deadline)) return std::move(*idle);
+        }
+        continue;
       }
       ChangeWindow::Slice slice = window_.Read(next_, options_.max_bundle);
       if (slice.closed) {
         return MakeError(ErrorCode::kUnavailable, "the store is closing");
       }
       if (slice.behind) {
-        WMETA_RETURN_IF_ERROR(StartCatchUp());
+        if (Status status = StartCatchUp(); !status) {
+          failed_ = status.error();
+          return std::unexpected(*failed_);
+        }
         continue;
       }
       bool full = false;
@@ -71,16 +90,8 @@ class SubscriptionImpl final : public Subscription {
       }
       if (!full && slice.through >= next_) next_ = slice.through + 1;
       if (!out.empty()) return Delivered(std::move(out));
-
-      auto now = Clock::now();
-      auto bookmark_due = last_message_ + options_.bookmark_interval;
-      if (now >= bookmark_due) {
-        out.messages.push_back(
-            Message{.type = Message::Type::kBookmark, .offset = next_ - 1});
-        return Delivered(std::move(out));
-      }
-      if (now >= deadline) return out;
-      window_.Wait(next_, std::min(deadline, bookmark_due));
+      if (auto idle = Idle(deadline)) return std::move(*idle);
+      window_.Wait(next_, std::min(deadline, BookmarkDue()));
     }
   }
 
@@ -101,6 +112,24 @@ class SubscriptionImpl final : public Subscription {
     return out;
   }
 
+  Clock::time_point BookmarkDue() const {
+    return last_message_ + options_.bookmark_interval;
+  }
+
+  // With nothing to deliver: a bookmark when one is due, an empty bundle at
+  // the deadline, otherwise nothing (keep looking).
+  std::optional<Bundle> Idle(Clock::time_point deadline) {
+    auto now = Clock::now();
+    if (now >= BookmarkDue()) {
+      Bundle out;
+      out.messages.push_back(
+          Message{.type = Message::Type::kBookmark, .offset = next_ - 1});
+      return Delivered(std::move(out));
+    }
+    if (now >= deadline) return Bundle{};
+    return std::nullopt;
+  }
+
   Status StartCatchUp() {
     auto state = std::make_unique<CatchUpState>();
     state->until = window_.applied();
@@ -115,10 +144,11 @@ class SubscriptionImpl final : public Subscription {
     return {};
   }
 
-  // Appends up to max_bundle messages from the log. Leaves catch-up once the
-  // window covers the next offset again.
+  // Appends up to max_bundle messages from the log, reading a bounded number
+  // of records. Leaves catch-up once the window covers the next offset again.
   Status CatchUp(Bundle& out) {
-    while (out.size() < options_.max_bundle) {
+    size_t reads = kCatchUpReadsPerMessage * options_.max_bundle;
+    while (out.size() < options_.max_bundle && reads-- > 0) {
       WMETA_ASSIGN_OR_RETURN(bool more, catch_up_->reader->Next());
       if (!more) break;
       auto record = std::make_shared<const Event>(
@@ -155,6 +185,8 @@ class SubscriptionImpl final : public Subscription {
   uint64_t next_;
   Clock::time_point last_message_;
   std::unique_ptr<CatchUpState> catch_up_;
+  // Set once Next() failed: every later call fails the same way.
+  std::optional<Error> failed_;
 };
 
 }  // namespace

@@ -7,10 +7,7 @@
 namespace wmeta::store {
 namespace {
 
-const flatbuffers::Table& EntityOf(const Event& event) {
-  return *reinterpret_cast<const flatbuffers::Table*>(
-      event.view().record().entity());
-}
+using internal::EntityOf;
 
 std::string_view NamespaceOf(const EventView& e) {
   return VisitEntity(e.record(), [](const auto& entity) -> std::string_view {
@@ -154,7 +151,7 @@ std::shared_ptr<const Event> View::Merge(
   std::vector<internal::LayerView> views;
   views.reserve(entity.layers.size());
   for (const auto& layer : entity.layers) {
-    views.push_back({layer->view().source(), &EntityOf(*layer)});
+    views.push_back({layer.get()});
   }
   return std::make_shared<const Event>(
       internal::MergeLayers(entity.id.kind, views, envelope->view()));
@@ -165,13 +162,12 @@ void View::Settle() {
   for (const EntityId& id : unsettled_) {
     Map& map = Entities(id.kind);
     auto it = map.find(id.id);
-    // Gone, or merged since (a single layer needs no merge), or settled under
-    // an earlier entry of the list (an entity that went and came back).
+    // Gone, or merged since (down to a single layer), or settled under an
+    // earlier entry of the list (an entity that went and came back).
     if (it == map.end() || !it->second->merge_pending) continue;
     auto settled = std::make_shared<EntityState>(*it->second);
     settled->merge_pending = false;
-    if (settled->layers.size() > 1)
-      settled->merged = Merge(*settled, settled->merged);
+    settled->merged = Merge(*settled, settled->merged);
     it->second = std::move(settled);
   }
   unsettled_.clear();
@@ -394,7 +390,7 @@ std::vector<std::pair<std::string, std::string>> View::Provenance(
     const EntityState& entity) const {
   std::vector<internal::LayerView> views;
   for (const auto& layer : entity.layers) {
-    views.push_back({layer->view().source(), &EntityOf(*layer)});
+    views.push_back({layer.get()});
   }
   internal::Provenance provenance;
   internal::MergeLayers(entity.id.kind, views, entity.merged->view(),

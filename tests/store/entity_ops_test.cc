@@ -31,8 +31,7 @@ bj::value MergeContainers(
                                entity + "}}"));
   }
   std::vector<LayerView> views;
-  for (const Event& e : events)
-    views.push_back({e.view().source(), &Entity(e)});
+  for (const Event& e : events) views.push_back({&e});
   Event merged =
       MergeLayers(Kind::kContainer, views, events[0].view(), provenance);
   return bj::parse(EntityJson(merged.view()));

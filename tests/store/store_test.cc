@@ -37,8 +37,12 @@ Event Ctr(const std::string& source, const std::string& id,
 class StoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<Store> Open(Options options = {}) {
+    return OpenAt(dir_.path(), options);
+  }
+
+  std::unique_ptr<Store> OpenAt(const std::string& dir, Options options = {}) {
     options.log.clock = &clock_;
-    auto store = Store::Open(dir_.path(), options);
+    auto store = Store::Open(dir, options);
     EXPECT_TRUE(store) << store.error().ToString();
     return store ? std::move(*store) : nullptr;
   }
@@ -151,6 +155,111 @@ TEST_F(StoreTest, OpenReplaysTheTailAfterTheNewestCheckpoint) {
   EXPECT_EQ(
       Json((*store->Get({Kind::kContainer, "b"}))->merged).at("pid").as_int64(),
       3);
+}
+
+// With durability none, a power loss can take records the checkpoints already
+// reflect. Such checkpoints are not used: one past the log's end, and one at
+// an offset the log now holds a different record at.
+TEST_F(StoreTest, CheckpointsOfRecordsTheLogLostAreNotUsed) {
+  namespace fs = std::filesystem;
+  clock_.now = 100;
+  MustApply(*Open(), {Ctr("runtime", "a", R"("pid":1)"), Ctr("runtime", "b")});
+  testing::TempDir lost;  // the data dir as a power loss leaves it
+  fs::copy(dir_.path(), lost.Sub("d"), fs::copy_options::recursive);
+  clock_.now = 200;
+  MustApply(*Open(), {Ctr("runtime", "a", R"("pid":2)"), Ctr("runtime", "c")});
+  auto future = Open()->Checkpoints();
+  ASSERT_EQ(future[0].offset, 4u);
+  std::string name = fs::path(future[0].path).filename();
+
+  auto copy_future_checkpoint = [&] {
+    fs::copy(future[0].path, lost.Sub("d/checkpoints/" + name),
+             fs::copy_options::overwrite_existing);
+  };
+  copy_future_checkpoint();
+  {
+    auto store = OpenAt(lost.Sub("d"));
+    EXPECT_EQ(store->applied_offset(), 2u);
+    EXPECT_EQ(Json((*store->Get({Kind::kContainer, "a"}))->merged)
+                  .at("pid")
+                  .as_int64(),
+              1);
+    EXPECT_FALSE(store->Get({Kind::kContainer, "c"}));
+    EXPECT_EQ(store->Checkpoints()[0].offset, 2u);  // removed on open
+    // The collectors go on: offsets 3 and 4 again, other records.
+    clock_.now = 300;
+    MustApply(*store, {Ctr("runtime", "a", R"("pid":3)"), Ctr("runtime", "d")});
+  }
+  copy_future_checkpoint();  // over the one the close just wrote at 4
+  auto store = OpenAt(lost.Sub("d"));
+  EXPECT_EQ(store->applied_offset(), 4u);
+  EXPECT_EQ(
+      Json((*store->Get({Kind::kContainer, "a"}))->merged).at("pid").as_int64(),
+      3);
+  EXPECT_TRUE(store->Get({Kind::kContainer, "d"}));
+  EXPECT_FALSE(store->Get({Kind::kContainer, "c"}));
+}
+
+TEST_F(StoreTest, ACheckpointMergedWithOtherPrioritiesIsNotUsed) {
+  MustApply(*Open(),
+            {Ctr("runtime", "a", R"("name":"from-runtime")"),
+             Ctr("node_orchestrator", "a", R"("name":"from-kubelet")")});
+  auto name = [](Store& store) {
+    return std::string(Json((*store.Get({Kind::kContainer, "a"}))->merged)
+                           .at("name")
+                           .as_string());
+  };
+  EXPECT_EQ(name(*Open()), "from-kubelet");
+  ASSERT_FALSE(Open()->Checkpoints().empty());
+  Options runtime_first;
+  runtime_first.priorities.Set(Kind::kContainer, {"runtime"});
+  EXPECT_EQ(name(*Open(runtime_first)), "from-runtime");
+}
+
+TEST_F(StoreTest, TimesAndHistoryBeforeRetentionAreRefusedNotGuessed) {
+  namespace fs = std::filesystem;
+  auto store = Open();
+  clock_.now = 100;
+  MustApply(*store, {Ctr("runtime", "a", R"("pid":1)")});  // 1 @100
+  clock_.now = 200;
+  MustApply(*store, {Ctr("runtime", "b")});  // 2 @200
+  ASSERT_TRUE(store->Checkpoint());
+  clock_.now = 300;
+  MustApply(*store, {Ctr("runtime", "a", R"("pid":3)")});  // 3 @300
+  ASSERT_EQ(store->ApplyRetention({.max_records = 1})->new_first_offset, 3u);
+
+  // Record 1 is gone: the state at 150 is unknown. At 200 and after, the
+  // checkpoint left at 2 answers.
+  auto at_150 = store->StateAtTime(FromUnixNanos(150));
+  ASSERT_FALSE(at_150);
+  EXPECT_EQ(at_150.error().code, ErrorCode::kOutOfRange);
+  EXPECT_EQ((*store->StateAtTime(FromUnixNanos(200)))->applied_offset(), 2u);
+  EXPECT_EQ((*store->StateAtTime(FromUnixNanos(250)))->List({}).size(), 2u);
+  // Record 2, ingested at 200, is gone: a stream from 200 would miss it.
+  auto from_200 = store->Subscribe(
+      {.from = SubscribeOptions::From::kTime, .time = FromUnixNanos(200)});
+  ASSERT_FALSE(from_200);
+  EXPECT_EQ(from_200.error().code, ErrorCode::kOutOfRange);
+  auto from_201 = store->Subscribe(
+      {.from = SubscribeOptions::From::kTime, .time = FromUnixNanos(201)});
+  ASSERT_TRUE(from_201);
+  EXPECT_EQ((*from_201)->next_offset(), 3u);
+  from_201->reset();
+
+  // Without the checkpoint retention left, the state before offset 3 is gone
+  // too: history and the past say so, and an open cannot rebuild the view.
+  auto remove_checkpoints = [&] { fs::remove_all(dir_.Sub("checkpoints")); };
+  remove_checkpoints();
+  auto history = store->History({Kind::kContainer, "a"});
+  ASSERT_FALSE(history);
+  EXPECT_EQ(history.error().code, ErrorCode::kOutOfRange);
+  EXPECT_EQ(store->StateAt(2).error().code, ErrorCode::kOutOfRange);
+  store.reset();  // its close writes a checkpoint at 3, which would do
+  EXPECT_EQ(Open()->applied_offset(), 3u);
+  remove_checkpoints();
+  auto reopened = Store::Open(dir_.path(), {});
+  ASSERT_FALSE(reopened);
+  EXPECT_EQ(reopened.error().code, ErrorCode::kCorruption);
 }
 
 TEST_F(StoreTest, CheckpointsEveryNRecordsAndKeepsTheNewest) {

@@ -246,6 +246,33 @@ TEST_F(SubscriptionTest, BookmarksOnAnIdleOrFilteredStream) {
   EXPECT_EQ(last, "bookmark@2");
 }
 
+TEST_F(SubscriptionTest, CatchingUpReadsABoundedStretchOfLogPerCall) {
+  Options options;
+  options.live_changes = 4;
+  store_.reset();
+  store_ = OpenStore(options);
+  for (int i = 0; i < 200; ++i) Apply({Ctr("foo", "c" + std::to_string(i))});
+  // Nothing matches, so only the bound returns control to the caller, at its
+  // deadline, with the position advanced.
+  auto sub = Subscribe({.from = SubscribeOptions::From::kOffset,
+                        .offset = 1,
+                        .filter = {.kinds = {Kind::kProcess}},
+                        .max_bundle = 2});
+  size_t calls = 0;
+  uint64_t previous = sub->next_offset();
+  while (sub->next_offset() <= 200) {
+    auto bundle = sub->Next(std::chrono::steady_clock::now());
+    ASSERT_TRUE(bundle) << bundle.error().ToString();
+    EXPECT_TRUE(bundle->empty());
+    ASSERT_GT(sub->next_offset(), previous);
+    EXPECT_LE(sub->next_offset() - previous, 32u);  // 16 reads per message
+    previous = sub->next_offset();
+    ++calls;
+  }
+  EXPECT_GE(calls, 200u / 32);
+  EXPECT_FALSE(sub->catching_up());
+}
+
 TEST_F(SubscriptionTest, AStoreIdFromAnotherStoreIsRefused) {
   auto other =
       store_->Subscribe({.store_id = "00000000-0000-4000-8000-000000000000"});

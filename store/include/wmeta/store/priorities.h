@@ -33,6 +33,9 @@ class SourcePriorities {
   // Whether `a`'s fields win over `b`'s for `kind`.
   bool Outranks(Kind kind, std::string_view a, std::string_view b) const;
 
+  // Every kind's order in Parse()'s syntax: equal strings, equal priorities.
+  std::string ToString() const;
+
   // The order for `kind`, highest first (unlisted sources come after it).
   const std::vector<std::string>& Order(Kind kind) const {
     return orders_[static_cast<size_t>(kind)];

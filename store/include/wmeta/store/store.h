@@ -12,7 +12,9 @@
 // Thread-safety: thread-safe. Apply() from many threads is grouped into one
 // log append. Queries run beside Apply() on a consistent view. A writable
 // store runs background threads (the log's, a checkpointer); they stop when
-// the Store is destroyed, which also writes a final checkpoint.
+// the Store is destroyed, which also writes a final checkpoint. Subscriptions
+// read the store they came from: destroy them first (as RocksDB iterators
+// before their DB).
 
 #pragma once
 
@@ -130,7 +132,10 @@ class Store {
   virtual ~Store() = default;
 
   // See the file comment. Errors: those of log::Log::Append; nothing of a
-  // failed group is folded or published.
+  // failed group is folded or published. A call whose events all change
+  // nothing succeeds without touching the log. kInternal when folding failed
+  // after the append (out of memory); every later call then fails with
+  // kUnavailable, as the view no longer matches the log until reopened.
   virtual Result<ApplyResult> Apply(std::span<const Event> events) = 0;
 
   // Runs `fn` on the live view, locked for reading: keep it short. Entities
@@ -145,11 +150,14 @@ class Store {
   // below what retention kept (naming the first available offset),
   // kFutureOffset beyond the last record.
   virtual Result<std::unique_ptr<View>> StateAt(uint64_t offset) const = 0;
-  // The view with every record ingested at or before `time`.
+  // The view with every record ingested at or before `time`. kOutOfRange when
+  // retention removed records ingested after `time`.
   virtual Result<std::unique_ptr<View>> StateAtTime(Timestamp time) const = 0;
 
-  // Every record about `id` that the log still holds, in order, with the
-  // field-level changes of the merged entity, through the per-entity index.
+  // Every record about `id` that the log still holds and that changed the
+  // view, in order, with the field-level changes of the merged entity,
+  // through the per-entity index; after retention, starting from the
+  // entity's state in the checkpoint left before the first record kept.
   virtual Result<std::vector<HistoryEntry>> History(
       const EntityId& id) const = 0;
 
@@ -157,10 +165,15 @@ class Store {
   // after `to`.
   virtual Result<DiffResult> Diff(uint64_t from, uint64_t to) const = 0;
 
+  // Errors: kStoreMismatch (options.store_id), kOutOfRange for an offset or a
+  // time whose records retention removed, kFutureOffset past the next offset,
+  // kInvalidArgument for a raw subscription from a snapshot.
   virtual Result<std::unique_ptr<Subscription>> Subscribe(
       SubscribeOptions options) = 0;
 
-  // Writes a checkpoint of the live view now.
+  // Writes a checkpoint of the live view now. Checkpoints are skipped, never
+  // trusted blindly: a damaged one, one merged with other source priorities
+  // and one reflecting records a power loss took from the log are not used.
   virtual Result<CheckpointInfo> Checkpoint() = 0;
   virtual std::vector<CheckpointInfo> Checkpoints() const = 0;
 

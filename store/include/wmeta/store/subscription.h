@@ -8,7 +8,8 @@
 // caught up. Every message carries an offset; a consumer that reconnects with
 // From::kOffset at last + 1 misses nothing and gets nothing twice.
 //
-// Thread-safety: a Subscription is single-threaded (one consumer).
+// Thread-safety: a Subscription is single-threaded (one consumer). It reads
+// the store it came from, so it must be destroyed before that store.
 
 #pragma once
 
@@ -103,7 +104,10 @@ class Subscription {
   // bookmark interval passed without one; empty at the deadline. Errors:
   // kOutOfRange when retention removed records the subscriber had not read
   // yet (naming the first available offset), kUnavailable once the store is
-  // closing, kCorruption or kIoError from the log while catching up.
+  // closing, kCorruption or kIoError from the log while catching up. An
+  // error ends the subscription: later calls return it again, and the
+  // consumer resubscribes from next_offset(), having got every message
+  // before it.
   virtual Result<Bundle> Next(
       std::chrono::steady_clock::time_point deadline) = 0;
 
