@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "events.h"
+#include "fake_clock.h"
 #include "key_format.h"
 #include "temp_dir.h"
 #include "testing.h"
@@ -18,12 +19,6 @@ namespace {
 
 using testing::ContainerEvent;
 using testing::TempDir;
-
-class FakeClock final : public Clock {
- public:
-  Timestamp Now() override { return FromUnixNanos(now.load()); }
-  std::atomic<int64_t> now{1'000'000'000};
-};
 
 std::vector<Event> Containers(std::initializer_list<const char*> ids) {
   std::vector<Event> events;
@@ -57,7 +52,7 @@ class LogTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  FakeClock clock_;
+  testing::FakeClock clock_{1'000'000'000};
 };
 
 TEST_F(LogTest, NewStoreIsEmptyWithAStoreIdThatSurvivesReopen) {

@@ -11,28 +11,15 @@
 #include <thread>
 
 #include "events.h"
+#include "fake_clock.h"
 #include "temp_dir.h"
 
 namespace wmeta::store {
 namespace {
 
 namespace bj = boost::json;
+using testing::ContainerFrom;
 using testing::EntityJson;
-using testing::JsonEvent;
-
-class FakeClock final : public Clock {
- public:
-  Timestamp Now() override { return FromUnixNanos(now.load()); }
-  std::atomic<int64_t> now{1'000'000'000'000};
-};
-
-Event Ctr(const std::string& source, const std::string& id,
-          const std::string& fields = "", bool unset = false) {
-  return JsonEvent(R"({"source":")" + source + R"(","type":")" +
-                   (unset ? "unset" : "set") +
-                   R"(","entity":{"kind":"container","id":")" + id + "\"" +
-                   (fields.empty() ? "" : "," + fields) + "}}");
-}
 
 class StoreTest : public ::testing::Test {
  protected:
@@ -58,29 +45,30 @@ class StoreTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  FakeClock clock_;
+  testing::FakeClock clock_{1'000'000'000'000};
 };
 
 TEST_F(StoreTest, NoOpsAreNotAppended) {
   auto store = Open();
-  auto r = MustApply(
-      *store, {Ctr("runtime", "a", R"("name":"x")"), Ctr("runtime", "b")});
+  auto r = MustApply(*store, {ContainerFrom("runtime", "a", R"("name":"x")"),
+                              ContainerFrom("runtime", "b")});
   EXPECT_EQ(r.appended, 2u);
   EXPECT_EQ(r.first_offset, 1u);
   EXPECT_EQ(r.last_offset, 2u);
   EXPECT_TRUE(r.synced);
   // The same set again, an unset of a layer that does not exist, and (in one
   // batch) a change followed by its undo, which is not a no-op.
-  r = MustApply(
-      *store, {Ctr("runtime", "a", R"("name":"x")"),
-               Ctr("kubelet", "a", "", true), Ctr("runtime", "b", R"("pid":1)"),
-               Ctr("runtime", "b"), Ctr("runtime", "b")});
+  r = MustApply(*store,
+                {ContainerFrom("runtime", "a", R"("name":"x")"),
+                 ContainerFrom("kubelet", "a", "", EventType::kUnset),
+                 ContainerFrom("runtime", "b", R"("pid":1)"),
+                 ContainerFrom("runtime", "b"), ContainerFrom("runtime", "b")});
   EXPECT_EQ(r.noops, 3u);
   EXPECT_EQ(r.appended, 2u);
   EXPECT_EQ(r.first_offset, 3u);
   EXPECT_EQ(r.last_offset, 4u);
   EXPECT_EQ(store->log().last_offset(), 4u);
-  r = MustApply(*store, {Ctr("runtime", "a", R"("name":"x")")});
+  r = MustApply(*store, {ContainerFrom("runtime", "a", R"("name":"x")")});
   EXPECT_EQ(r.appended, 0u);
   EXPECT_EQ(r.first_offset, 0u);
   EXPECT_EQ(store->applied_offset(), 4u);
@@ -93,8 +81,8 @@ TEST_F(StoreTest, ConcurrentAppliesAreGroupedAndNothingIsLost) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 50; ++i) {
         auto r = store->Apply(std::vector<Event>{
-            Ctr("s" + std::to_string(t), "c" + std::to_string(i),
-                R"("pid":)" + std::to_string(i))});
+            ContainerFrom("s" + std::to_string(t), "c" + std::to_string(i),
+                          R"("pid":)" + std::to_string(i))});
         ASSERT_TRUE(r);
         EXPECT_EQ(r->appended, 1u);
       }
@@ -113,10 +101,10 @@ TEST_F(StoreTest, ReopeningRebuildsTheSameView) {
     options.checkpoint_every_records = 0;  // no periodic checkpoint...
     options.checkpoint_every = std::chrono::seconds(0);
     auto store = Open(options);
-    MustApply(*store, {Ctr("runtime", "a", R"("name":"x","pid":1)"),
-                       Ctr("node_orchestrator", "a", R"("name":"y")"),
-                       Ctr("runtime", "b")});
-    MustApply(*store, {Ctr("runtime", "b", "", true)});
+    MustApply(*store, {ContainerFrom("runtime", "a", R"("name":"x","pid":1)"),
+                       ContainerFrom("node_orchestrator", "a", R"("name":"y")"),
+                       ContainerFrom("runtime", "b")});
+    MustApply(*store, {ContainerFrom("runtime", "b", "", EventType::kUnset)});
     before = Json((*store->Get({Kind::kContainer, "a"}))->merged);
   }
   // ...but one at the clean close, which the next open starts from.
@@ -133,11 +121,12 @@ TEST_F(StoreTest, ReopeningRebuildsTheSameView) {
 TEST_F(StoreTest, OpenReplaysTheTailAfterTheNewestCheckpoint) {
   {
     auto store = Open();
-    MustApply(*store, {Ctr("runtime", "a", R"("pid":1)")});
+    MustApply(*store, {ContainerFrom("runtime", "a", R"("pid":1)")});
     ASSERT_TRUE(store->Checkpoint());
-    MustApply(*store, {Ctr("runtime", "a", R"("pid":2)"), Ctr("runtime", "b")});
+    MustApply(*store, {ContainerFrom("runtime", "a", R"("pid":2)"),
+                       ContainerFrom("runtime", "b")});
     ASSERT_TRUE(store->Checkpoint());
-    MustApply(*store, {Ctr("runtime", "b", R"("pid":3)")});
+    MustApply(*store, {ContainerFrom("runtime", "b", R"("pid":3)")});
   }
   // Damage the newest checkpoint: the older one and a longer replay do.
   auto files = Open()->Checkpoints();
@@ -163,11 +152,13 @@ TEST_F(StoreTest, OpenReplaysTheTailAfterTheNewestCheckpoint) {
 TEST_F(StoreTest, CheckpointsOfRecordsTheLogLostAreNotUsed) {
   namespace fs = std::filesystem;
   clock_.now = 100;
-  MustApply(*Open(), {Ctr("runtime", "a", R"("pid":1)"), Ctr("runtime", "b")});
+  MustApply(*Open(), {ContainerFrom("runtime", "a", R"("pid":1)"),
+                      ContainerFrom("runtime", "b")});
   testing::TempDir lost;  // the data dir as a power loss leaves it
   fs::copy(dir_.path(), lost.Sub("d"), fs::copy_options::recursive);
   clock_.now = 200;
-  MustApply(*Open(), {Ctr("runtime", "a", R"("pid":2)"), Ctr("runtime", "c")});
+  MustApply(*Open(), {ContainerFrom("runtime", "a", R"("pid":2)"),
+                      ContainerFrom("runtime", "c")});
   auto future = Open()->Checkpoints();
   ASSERT_EQ(future[0].offset, 4u);
   std::string name = fs::path(future[0].path).filename();
@@ -188,7 +179,8 @@ TEST_F(StoreTest, CheckpointsOfRecordsTheLogLostAreNotUsed) {
     EXPECT_EQ(store->Checkpoints()[0].offset, 2u);  // removed on open
     // The collectors go on: offsets 3 and 4 again, other records.
     clock_.now = 300;
-    MustApply(*store, {Ctr("runtime", "a", R"("pid":3)"), Ctr("runtime", "d")});
+    MustApply(*store, {ContainerFrom("runtime", "a", R"("pid":3)"),
+                       ContainerFrom("runtime", "d")});
   }
   copy_future_checkpoint();  // over the one the close just wrote at 4
   auto store = OpenAt(lost.Sub("d"));
@@ -201,9 +193,9 @@ TEST_F(StoreTest, CheckpointsOfRecordsTheLogLostAreNotUsed) {
 }
 
 TEST_F(StoreTest, ACheckpointMergedWithOtherPrioritiesIsNotUsed) {
-  MustApply(*Open(),
-            {Ctr("runtime", "a", R"("name":"from-runtime")"),
-             Ctr("node_orchestrator", "a", R"("name":"from-kubelet")")});
+  MustApply(*Open(), {ContainerFrom("runtime", "a", R"("name":"from-runtime")"),
+                      ContainerFrom("node_orchestrator", "a",
+                                    R"("name":"from-kubelet")")});
   auto name = [](Store& store) {
     return std::string(Json((*store.Get({Kind::kContainer, "a"}))->merged)
                            .at("name")
@@ -220,12 +212,12 @@ TEST_F(StoreTest, TimesAndHistoryBeforeRetentionAreRefusedNotGuessed) {
   namespace fs = std::filesystem;
   auto store = Open();
   clock_.now = 100;
-  MustApply(*store, {Ctr("runtime", "a", R"("pid":1)")});  // 1 @100
+  MustApply(*store, {ContainerFrom("runtime", "a", R"("pid":1)")});  // 1 @100
   clock_.now = 200;
-  MustApply(*store, {Ctr("runtime", "b")});  // 2 @200
+  MustApply(*store, {ContainerFrom("runtime", "b")});  // 2 @200
   ASSERT_TRUE(store->Checkpoint());
   clock_.now = 300;
-  MustApply(*store, {Ctr("runtime", "a", R"("pid":3)")});  // 3 @300
+  MustApply(*store, {ContainerFrom("runtime", "a", R"("pid":3)")});  // 3 @300
   ASSERT_EQ(store->ApplyRetention({.max_records = 1})->new_first_offset, 3u);
 
   // Record 1 is gone: the state at 150 is unknown. At 200 and after, the
@@ -269,7 +261,8 @@ TEST_F(StoreTest, CheckpointsEveryNRecordsAndKeepsTheNewest) {
   options.checkpoint_every = std::chrono::seconds(0);
   auto store = Open(options);
   for (int i = 0; i < 35; ++i) {
-    MustApply(*store, {Ctr("runtime", "c", R"("pid":)" + std::to_string(i))});
+    MustApply(*store,
+              {ContainerFrom("runtime", "c", R"("pid":)" + std::to_string(i))});
   }
   // The checkpointer runs in the background: wait for it with a deadline.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -290,13 +283,14 @@ TEST_F(StoreTest, CheckpointsEveryNRecordsAndKeepsTheNewest) {
 TEST_F(StoreTest, StateAtAnOffsetAndATime) {
   auto store = Open();
   clock_.now = 100;
-  MustApply(*store, {Ctr("runtime", "a", R"("pid":1)")});  // 1 @100
+  MustApply(*store, {ContainerFrom("runtime", "a", R"("pid":1)")});  // 1 @100
   clock_.now = 200;
-  MustApply(*store, {Ctr("runtime", "a", R"("pid":2)"),
-                     Ctr("runtime", "b")});  // 2,3 @200
+  MustApply(*store, {ContainerFrom("runtime", "a", R"("pid":2)"),
+                     ContainerFrom("runtime", "b")});  // 2,3 @200
   ASSERT_TRUE(store->Checkpoint());
   clock_.now = 300;
-  MustApply(*store, {Ctr("runtime", "a", "", true)});  // 4 @300
+  MustApply(*store,
+            {ContainerFrom("runtime", "a", "", EventType::kUnset)});  // 4 @300
 
   auto pid_at = [&](uint64_t offset) -> int64_t {
     auto view = store->StateAt(offset);
@@ -326,15 +320,19 @@ TEST_F(StoreTest, StateAtAnOffsetAndATime) {
 TEST_F(StoreTest, HistoryTellsEachChangeFieldByField) {
   auto store = Open();
   MustApply(*store,
-            {Ctr("runtime", "a", R"("name":"web","state":{"running":true})")});
-  MustApply(*store, {Ctr("runtime", "other")});
-  MustApply(*store, {Ctr("node_orchestrator", "a",
-                         R"("name":"web-0","labels":{"app":"web"})")});
+            {ContainerFrom("runtime", "a",
+                           R"("name":"web","state":{"running":true})")});
+  MustApply(*store, {ContainerFrom("runtime", "other")});
   MustApply(*store,
-            {Ctr("runtime", "a",
-                 R"("name":"web","state":{"running":false,"exit_code":0})")});
-  MustApply(*store, {Ctr("node_orchestrator", "a", "", true)});
-  MustApply(*store, {Ctr("runtime", "a", "", true)});
+            {ContainerFrom("node_orchestrator", "a",
+                           R"("name":"web-0","labels":{"app":"web"})")});
+  MustApply(*store,
+            {ContainerFrom(
+                "runtime", "a",
+                R"("name":"web","state":{"running":false,"exit_code":0})")});
+  MustApply(*store,
+            {ContainerFrom("node_orchestrator", "a", "", EventType::kUnset)});
+  MustApply(*store, {ContainerFrom("runtime", "a", "", EventType::kUnset)});
 
   auto history = store->History({Kind::kContainer, "a"});
   ASSERT_TRUE(history) << history.error().ToString();
@@ -370,10 +368,12 @@ TEST_F(StoreTest, HistoryTellsEachChangeFieldByField) {
 
 TEST_F(StoreTest, DiffBetweenTwoPoints) {
   auto store = Open();
-  MustApply(*store, {Ctr("runtime", "a", R"("pid":1)"),
-                     Ctr("runtime", "b", R"("pid":2)"), Ctr("runtime", "c")});
-  MustApply(*store, {Ctr("runtime", "a", R"("pid":10)"),
-                     Ctr("runtime", "b", "", true), Ctr("runtime", "d")});
+  MustApply(*store, {ContainerFrom("runtime", "a", R"("pid":1)"),
+                     ContainerFrom("runtime", "b", R"("pid":2)"),
+                     ContainerFrom("runtime", "c")});
+  MustApply(*store, {ContainerFrom("runtime", "a", R"("pid":10)"),
+                     ContainerFrom("runtime", "b", "", EventType::kUnset),
+                     ContainerFrom("runtime", "d")});
   auto diff = store->Diff(3, 6);
   ASSERT_TRUE(diff) << diff.error().ToString();
   ASSERT_EQ(diff->added.size(), 1u);
@@ -394,16 +394,16 @@ TEST_F(StoreTest, RetentionTrimsWholeRangesUpToACheckpoint) {
   Options options;
   options.live_changes = 2;  // subscribers below read from the log
   auto store = Open(options);
-  MustApply(*store, {Ctr("runtime", "old", R"("pid":1)")});  // 1
+  MustApply(*store, {ContainerFrom("runtime", "old", R"("pid":1)")});  // 1
   for (int i = 2; i <= 5; ++i)
-    MustApply(*store, {Ctr("runtime", "c" + std::to_string(i))});
+    MustApply(*store, {ContainerFrom("runtime", "c" + std::to_string(i))});
   ASSERT_TRUE(store->Checkpoint());  // at 5
   // Subscribed at 1, but not reading yet when retention comes.
   auto early =
       *store->Subscribe({.from = SubscribeOptions::From::kOffset, .offset = 1});
   for (int i = 6; i <= 9; ++i)
-    MustApply(*store, {Ctr("runtime", "c" + std::to_string(i))});
-  MustApply(*store, {Ctr("runtime", "old", R"("pid":2)")});  // 10
+    MustApply(*store, {ContainerFrom("runtime", "c" + std::to_string(i))});
+  MustApply(*store, {ContainerFrom("runtime", "old", R"("pid":2)")});  // 10
 
   // Nothing to trim without a checkpoint low enough, and a limit that keeps
   // everything trims nothing.
@@ -449,12 +449,12 @@ TEST_F(StoreTest, RetentionTrimsWholeRangesUpToACheckpoint) {
 TEST_F(StoreTest, RetentionByAgeAndSize) {
   auto store = Open();
   clock_.now = 1'000'000'000;
-  MustApply(*store, {Ctr("runtime", "a")});
+  MustApply(*store, {ContainerFrom("runtime", "a")});
   ASSERT_TRUE(store->Checkpoint());
   clock_.now = 100'000'000'000;
-  MustApply(*store, {Ctr("runtime", "b")});
+  MustApply(*store, {ContainerFrom("runtime", "b")});
   ASSERT_TRUE(store->Checkpoint());
-  MustApply(*store, {Ctr("runtime", "c")});
+  MustApply(*store, {ContainerFrom("runtime", "c")});
   // Older than 60 s: record 1 only.
   auto by_age = store->ApplyRetention({.max_age = std::chrono::seconds(60)});
   ASSERT_TRUE(by_age);
@@ -468,15 +468,15 @@ TEST_F(StoreTest, RetentionByAgeAndSize) {
 
 TEST_F(StoreTest, AReaderFollowsTheWriterOnRefresh) {
   auto writer = Open();
-  MustApply(*writer, {Ctr("runtime", "a")});
+  MustApply(*writer, {ContainerFrom("runtime", "a")});
   Options options;
   options.log.read_only = true;
   auto reader = Open(options);
   ASSERT_EQ(reader->List({}).size(), 1u);
   auto sub = *reader->Subscribe({.from = SubscribeOptions::From::kLatest});
 
-  MustApply(*writer,
-            {Ctr("runtime", "b", R"("pid":3)"), Ctr("runtime", "a", "", true)});
+  MustApply(*writer, {ContainerFrom("runtime", "b", R"("pid":3)"),
+                      ContainerFrom("runtime", "a", "", EventType::kUnset)});
   EXPECT_EQ(reader->List({}).size(), 1u);  // not yet
   ASSERT_TRUE(reader->Refresh());
   EXPECT_EQ(reader->applied_offset(), 3u);
@@ -494,12 +494,12 @@ TEST_F(StoreTest, AReaderFollowsTheWriterOnRefresh) {
 }
 
 TEST_F(StoreTest, AReadOnlyStoreAnswersQueriesButTakesNoWrites) {
-  { MustApply(*Open(), {Ctr("runtime", "a")}); }
+  { MustApply(*Open(), {ContainerFrom("runtime", "a")}); }
   Options options;
   options.log.read_only = true;
   auto store = Open(options);
   EXPECT_TRUE(store->Get({Kind::kContainer, "a"}));
-  auto r = store->Apply(std::vector<Event>{Ctr("runtime", "b")});
+  auto r = store->Apply(std::vector<Event>{ContainerFrom("runtime", "b")});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
   EXPECT_EQ(store->Checkpoint().error().code, ErrorCode::kUnavailable);

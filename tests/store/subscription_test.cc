@@ -17,16 +17,9 @@ namespace {
 
 namespace bj = boost::json;
 using std::chrono::milliseconds;
+using testing::ContainerFrom;
 using testing::EntityJson;
 using testing::JsonEvent;
-
-Event Ctr(const std::string& source, const std::string& id,
-          const std::string& fields = "", bool unset = false) {
-  return JsonEvent(R"({"source":")" + source + R"(","type":")" +
-                   (unset ? "unset" : "set") +
-                   R"(","entity":{"kind":"container","id":")" + id + "\"" +
-                   (fields.empty() ? "" : "," + fields) + "}}");
-}
 
 // "set container/foo {name:x}" per message, for compact expectations.
 std::string Describe(const Message& m) {
@@ -103,10 +96,11 @@ using V = std::vector<std::string>;
 
 TEST_F(SubscriptionTest,
        SnapshotIsTheCurrentStateSortedThenLive) {  // §10 C16, C19
-  Apply({Ctr("foo", "foo"), Ctr("foo", "bar"), Ctr("foo", "bar", "", true)});
+  Apply({ContainerFrom("foo", "foo"), ContainerFrom("foo", "bar"),
+         ContainerFrom("foo", "bar", "", EventType::kUnset)});
   auto sub = Subscribe({});
   EXPECT_EQ(Take(*sub, 2), (V{"set foo", "end@3"}));
-  Apply({Ctr("foo", "baz", R"("name":"z")")});
+  Apply({ContainerFrom("foo", "baz", R"("name":"z")")});
   EXPECT_EQ(Take(*sub, 1), (V{"set baz {\"name\":\"z\"}"}));
 
   // An empty store: the end marker alone.
@@ -118,33 +112,35 @@ TEST_F(SubscriptionTest,
 
 TEST_F(SubscriptionTest,
        SnapshotWithASourceFilterCarriesThatSourcesLayer) {  // §10 C17
-  Apply({Ctr("foo", "foo", R"("name":"f1")"),
-         Ctr("bar", "foo", R"("name":"b1")"), Ctr("bar", "foo", "", true),
-         Ctr("foo", "bar", R"("name":"f2")"),
-         Ctr("bar", "bar", R"("name":"b2")"), Ctr("bar", "baz")});
+  Apply({ContainerFrom("foo", "foo", R"("name":"f1")"),
+         ContainerFrom("bar", "foo", R"("name":"b1")"),
+         ContainerFrom("bar", "foo", "", EventType::kUnset),
+         ContainerFrom("foo", "bar", R"("name":"f2")"),
+         ContainerFrom("bar", "bar", R"("name":"b2")"),
+         ContainerFrom("bar", "baz")});
   auto sub = Subscribe({.filter = {.sources = {"foo"}}});
   EXPECT_EQ(Take(*sub, 3), (V{R"(set bar {"name":"f2"})",
                               R"(set foo {"name":"f1"})", "end@6"}));
 }
 
 TEST_F(SubscriptionTest, UnsetOnlyFilterGetsAnEmptySnapshot) {  // §10 C18, C28
-  Apply({Ctr("foo", "foo")});
+  Apply({ContainerFrom("foo", "foo")});
   auto sub = Subscribe({.filter = {.type = EventType::kUnset}});
   EXPECT_EQ(Take(*sub, 1), (V{"end@1"}));
-  Apply({Ctr("foo", "x")});
-  Apply({Ctr("foo", "x", "", true)});
+  Apply({ContainerFrom("foo", "x")});
+  Apply({ContainerFrom("foo", "x", "", EventType::kUnset)});
   EXPECT_EQ(Take(*sub, 1), (V{"unset x"}));
 }
 
 TEST_F(SubscriptionTest, LiveMergeSetUnsetAndNoOps) {  // §10 C20, C21, C22
   auto sub = Subscribe({});
   EXPECT_EQ(Take(*sub, 1), (V{"end@0"}));
-  Apply({Ctr("foo", "foo", R"("name":"a","hostname":"h")")});
-  Apply({Ctr("bar", "foo", R"("name":"override")")});
-  Apply({Ctr("bar", "foo", R"("name":"override")"),
-         Ctr("bar", "foo", R"("name":"override")")});
-  Apply({Ctr("bar", "foo", "", true)});
-  Apply({Ctr("foo", "foo", "", true)});
+  Apply({ContainerFrom("foo", "foo", R"("name":"a","hostname":"h")")});
+  Apply({ContainerFrom("bar", "foo", R"("name":"override")")});
+  Apply({ContainerFrom("bar", "foo", R"("name":"override")"),
+         ContainerFrom("bar", "foo", R"("name":"override")")});
+  Apply({ContainerFrom("bar", "foo", "", EventType::kUnset)});
+  Apply({ContainerFrom("foo", "foo", "", EventType::kUnset)});
   EXPECT_EQ(Take(*sub, 4), (V{R"(set foo {"name":"a","hostname":"h"})",
                               R"(set foo {"name":"override","hostname":"h"})",
                               R"(set foo {"name":"a","hostname":"h"})",
@@ -155,9 +151,9 @@ TEST_F(SubscriptionTest, LiveMergeSetUnsetAndNoOps) {  // §10 C20, C21, C22
 TEST_F(SubscriptionTest, PartialUnsetWithASourceFilter) {  // §10 C24
   auto sub = Subscribe({.filter = {.sources = {"foo"}}});
   Take(*sub, 1);
-  Apply({Ctr("foo", "x", R"("name":"f")")});
-  Apply({Ctr("bar", "x", R"("name":"b")")});
-  Apply({Ctr("foo", "x", "", true)});
+  Apply({ContainerFrom("foo", "x", R"("name":"f")")});
+  Apply({ContainerFrom("bar", "x", R"("name":"b")")});
+  Apply({ContainerFrom("foo", "x", "", EventType::kUnset)});
   EXPECT_EQ(Take(*sub, 2),
             (V{R"(set x {"name":"f"})", R"(unset x {"name":"f"})"}));
 }
@@ -169,7 +165,7 @@ TEST_F(SubscriptionTest, KindFilterAndPredicate) {  // §10 C27
                                    }}});
   Take(*sub, 1);
   Apply(
-      {Ctr("foo", "c"),
+      {ContainerFrom("foo", "c"),
        JsonEvent(
            R"({"source":"foo","entity":{"kind":"kubernetes_pod","id":"1","name":"web-0"}})"),
        JsonEvent(
@@ -182,14 +178,15 @@ TEST_F(SubscriptionTest, KindFilterAndPredicate) {  // §10 C27
 }
 
 TEST_F(SubscriptionTest, StartAtAnOffsetAndResumeAtLastPlusOne) {
-  Apply({Ctr("foo", "a"), Ctr("foo", "b"), Ctr("foo", "c")});
+  Apply({ContainerFrom("foo", "a"), ContainerFrom("foo", "b"),
+         ContainerFrom("foo", "c")});
   auto sub = Subscribe({.from = SubscribeOptions::From::kOffset, .offset = 2});
   EXPECT_EQ(Take(*sub, 2), (V{"set b", "set c"}));
   // A consumer that saw up to 3 reconnects at 4: nothing missed, nothing twice.
-  Apply({Ctr("foo", "d")});
+  Apply({ContainerFrom("foo", "d")});
   auto resumed =
       Subscribe({.from = SubscribeOptions::From::kOffset, .offset = 4});
-  Apply({Ctr("foo", "e")});
+  Apply({ContainerFrom("foo", "e")});
   EXPECT_EQ(Take(*resumed, 2), (V{"set d", "set e"}));
   EXPECT_EQ(resumed->next_offset(), 6u);
 
@@ -206,11 +203,11 @@ TEST_F(SubscriptionTest, StartAtAnOffsetAndResumeAtLastPlusOne) {
 }
 
 TEST_F(SubscriptionTest, StartAtATimeAndAtLatest) {
-  Apply({Ctr("foo", "a")});
+  Apply({ContainerFrom("foo", "a")});
   Timestamp between =
       store_->log().Read(1)->view().ingest_time() + std::chrono::nanoseconds(1);
   auto latest = Subscribe({.from = SubscribeOptions::From::kLatest});
-  Apply({Ctr("foo", "b")});
+  Apply({ContainerFrom("foo", "b")});
   EXPECT_EQ(Take(*latest, 1), (V{"set b"}));
   auto by_time =
       Subscribe({.from = SubscribeOptions::From::kTime, .time = between});
@@ -218,8 +215,8 @@ TEST_F(SubscriptionTest, StartAtATimeAndAtLatest) {
 }
 
 TEST_F(SubscriptionTest, RawDeliversTheRecordsThemselves) {
-  Apply({Ctr("runtime", "a", R"("name":"r")"),
-         Ctr("kubelet", "a", R"("name":"k")")});
+  Apply({ContainerFrom("runtime", "a", R"("name":"r")"),
+         ContainerFrom("kubelet", "a", R"("name":"k")")});
   auto raw = Subscribe(
       {.from = SubscribeOptions::From::kOffset, .offset = 1, .raw = true});
   EXPECT_EQ(Take(*raw, 2),
@@ -234,7 +231,7 @@ TEST_F(SubscriptionTest, BookmarksOnAnIdleOrFilteredStream) {
                            .filter = {.kinds = {Kind::kProcess}}};
   options.bookmark_interval = milliseconds(1);
   auto sub = *store_->Subscribe(options);
-  Apply({Ctr("foo", "a"), Ctr("foo", "b")});
+  Apply({ContainerFrom("foo", "a"), ContainerFrom("foo", "b")});
   // Only containers happened: a bookmark says everything up to 2 was seen.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   std::string last;
@@ -251,7 +248,8 @@ TEST_F(SubscriptionTest, CatchingUpReadsABoundedStretchOfLogPerCall) {
   options.live_changes = 4;
   store_.reset();
   store_ = OpenStore(options);
-  for (int i = 0; i < 200; ++i) Apply({Ctr("foo", "c" + std::to_string(i))});
+  for (int i = 0; i < 200; ++i)
+    Apply({ContainerFrom("foo", "c" + std::to_string(i))});
   // Nothing matches, so only the bound returns control to the caller, at its
   // deadline, with the position advanced.
   auto sub = Subscribe({.from = SubscribeOptions::From::kOffset,
@@ -293,7 +291,7 @@ TEST_F(SubscriptionTest,
   auto merged = *store->Subscribe({});
   // The writer goes on while nobody reads: 500 changes, far past the window.
   for (int i = 0; i < 500; ++i) {
-    auto r = store->Apply(std::vector<Event>{Ctr(
+    auto r = store->Apply(std::vector<Event>{ContainerFrom(
         "foo", "c" + std::to_string(i % 7), R"("pid":)" + std::to_string(i))});
     ASSERT_TRUE(r);
   }
@@ -313,7 +311,7 @@ TEST_F(SubscriptionTest,
   for (size_t i = 0; i < offsets.size(); ++i) ASSERT_EQ(offsets[i], i + 1);
   EXPECT_TRUE(caught_up_from_log);
   EXPECT_FALSE(stalled->catching_up());
-  auto r = store->Apply(std::vector<Event>{Ctr("foo", "after")});
+  auto r = store->Apply(std::vector<Event>{ContainerFrom("foo", "after")});
   ASSERT_TRUE(r);
   EXPECT_EQ(Take(*stalled, 1), (V{"set after"}));
 

@@ -72,6 +72,16 @@ Event JsonEvent(std::string_view json) {
   return OrDie(codec.ParseEvent(json));
 }
 
+Event ContainerFrom(std::string_view source, std::string_view id,
+                    std::string_view fields, EventType type) {
+  std::string json = R"({"source":")" + std::string(source) + R"(","type":")" +
+                     std::string(EventTypeName(type)) +
+                     R"(","entity":{"kind":"container","id":")" +
+                     std::string(id) + "\"";
+  if (!fields.empty()) json += "," + std::string(fields);
+  return JsonEvent(json + "}}");
+}
+
 std::string EntityJson(const EventView& event) {
   static thread_local JsonCodec codec;
   auto json = codec.EntityToJson(event);
