@@ -12,6 +12,7 @@
 #include <string>
 
 #include "wmeta/schema/reflection.h"
+#include "wmeta/schema/utf8.h"
 #include "wmeta/schema/wmeta_bfbs_generated.h"
 
 namespace wmeta {
@@ -26,24 +27,6 @@ bool HasAttribute(const reflection::Field& field, std::string_view name) {
 
 std::unexpected<Error> Invalid(std::string message) {
   return MakeError(ErrorCode::kInvalidArgument, std::move(message));
-}
-
-bool IsValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80           ? 1
-               : (c >> 5) == 0x6  ? 2
-               : (c >> 4) == 0xe  ? 3
-               : (c >> 3) == 0x1e ? 4
-                                  : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
-    }
-    i += n;
-  }
-  return true;
 }
 
 std::string Join(const std::string& path, std::string_view key) {

@@ -14,6 +14,7 @@
 
 namespace wmeta {
 
+// Values travel in the client protocol: append new codes, never renumber.
 enum class ErrorCode : uint8_t {
   // The caller passed something malformed: bad JSON, an unknown kind, a bad
   // flag value.
@@ -40,6 +41,8 @@ enum class ErrorCode : uint8_t {
   kUnavailable,
   // A broken invariant: a bug in wmeta.
   kInternal,
+  // The peer did not present the credentials a listener requires.
+  kPermissionDenied,
 };
 
 // The stable lower-case name of a code, e.g. "out_of_range".
