@@ -117,15 +117,15 @@ int RunPush(const GlobalOptions& global, const PushOptions& options) {
   }
 
   // Through the store, so that events that change nothing are not appended.
-  auto store = OpenStore(global, /*read_only=*/false);
-  if (!store) return Fail(store.error());
+  auto backend = OpenBackend(global, /*read_only=*/false);
+  if (!backend) return Fail(backend.error());
   std::vector<Event> batch;
   batch.reserve(options.batch);
   store::ApplyResult total;
   size_t events = 0;
   std::optional<Error> failure;
   auto flush = [&] {
-    auto result = (*store)->Apply(batch);
+    auto result = (*backend)->Push(batch);
     batch.clear();
     if (!result) {
       failure = result.error();
@@ -169,18 +169,19 @@ int RunPush(const GlobalOptions& global, const PushOptions& options) {
     }
     return Fail(*failure);
   }
+  std::string durability = (*backend)->durability();
   if (options.json) {
     fmt::print(
         "{{\"first_offset\":{},\"last_offset\":{},\"appended\":{},"
         "\"noops\":{},\"durability\":\"{}\",\"synced\":{}}}\n",
         total.first_offset, total.last_offset, total.appended, total.noops,
-        global.durability, total.synced);
+        durability, total.synced);
     return 0;
   }
   if (total.appended > 0) {
     fmt::print("appended {} event{} at offsets {}..{} (durability {}{})",
                total.appended, total.appended == 1 ? "" : "s",
-               total.first_offset, total.last_offset, global.durability,
+               total.first_offset, total.last_offset, durability,
                total.synced ? ": on disk" : "");
   } else {
     fmt::print("appended nothing");
@@ -193,6 +194,67 @@ int RunPush(const GlobalOptions& global, const PushOptions& options) {
   return 0;
 }
 
+namespace {
+
+// Prints one log record; false when it cannot be shown as JSON (reported on
+// stderr: one record must not hide the others).
+bool PrintRecord(JsonCodec& codec, const EventView& event, bool json) {
+  if (json) {
+    auto text = codec.EventToJson(event);
+    if (!text) {
+      fmt::print(stderr, "wmeta: {}\n", text.error().ToString());
+      return false;
+    }
+    fmt::print("{}\n", *text);
+    return true;
+  }
+  std::string entity = event.entity_id().ToString();
+  if (!event.name().empty()) entity += fmt::format(" ({})", event.name());
+  fmt::print("{:<10} {:<30} {:<20} {:<6} {}\n", event.offset(),
+             FormatTime(event.ingest_time()), event.source(),
+             EventTypeName(event.type()), entity);
+  return true;
+}
+
+// The log through a running wmetad: a raw subscription over the range.
+int RemoteLog(const GlobalOptions& global, const LogOptions& options,
+              std::optional<Kind> kind) {
+  WatchRequest request;
+  request.raw = true;
+  if (kind) request.kinds.push_back(*kind);
+  request.from = store::SubscribeOptions::From::kOffset;
+  request.offset = options.from.value_or(0);
+  if (!options.since.empty()) {
+    auto since = ParseTimeOrSpan(options.since);
+    if (!since) return Fail(since.error());
+    request.from = store::SubscribeOptions::From::kTime;
+    request.time = *since;
+  }
+  request.until = options.to.value_or(0);
+  request.until_now = !options.to;
+  auto backend = OpenBackend(global, /*read_only=*/true);
+  if (!backend) return Fail(backend.error());
+  auto stream = (*backend)->Watch(request);
+  if (!stream) return Fail(stream.error());
+  JsonCodec codec;
+  size_t unrenderable = 0;
+  while (true) {
+    auto bundle = (*stream)->Next(std::chrono::steady_clock::now() +
+                                  std::chrono::seconds(1));
+    if (!bundle) return Fail(bundle.error());
+    if (!*bundle) break;
+    for (const store::Message& m : **bundle) {
+      if (m.type != store::Message::Type::kEvent) continue;
+      // --since and --from together: the later of the two.
+      if (options.from && m.offset < *options.from) continue;
+      if (!PrintRecord(codec, m.event->view(), options.json)) ++unrenderable;
+    }
+  }
+  return unrenderable == 0 ? 0 : 1;
+}
+
+}  // namespace
+
 int RunLog(const GlobalOptions& global, const LogOptions& options) {
   std::optional<Kind> kind;
   if (!options.kind.empty()) {
@@ -201,6 +263,13 @@ int RunLog(const GlobalOptions& global, const LogOptions& options) {
       return Fail(
           {ErrorCode::kInvalidArgument, "unknown kind '" + options.kind + "'"});
   }
+  if (!options.json) {
+    fmt::print("{:<10} {:<30} {:<20} {:<6} {}\n", "OFFSET", "INGEST TIME",
+               "SOURCE", "TYPE", "ENTITY");
+  }
+  if (IsRemote(global)) return RemoteLog(global, options, kind);
+  // On the data dir, the log alone: it must work on a store whose view cannot
+  // be rebuilt (damage is what one reads the log for).
   auto log = OpenLog(global, /*read_only=*/true);
   if (!log) return Fail(log.error());
   uint64_t from = options.from.value_or((*log)->first_offset());
@@ -216,44 +285,35 @@ int RunLog(const GlobalOptions& global, const LogOptions& options) {
 
   JsonCodec codec;
   size_t unrenderable = 0;
-  if (!options.json) {
-    fmt::print("{:<10} {:<30} {:<20} {:<6} {}\n", "OFFSET", "INGEST TIME",
-               "SOURCE", "TYPE", "ENTITY");
-  }
   while (true) {
     auto more = (*reader)->Next();
     if (!more) return Fail(more.error());
     if (!*more) break;
     const EventView& event = (*reader)->event();
     if (kind && event.kind() != *kind) continue;
-    if (options.json) {
-      auto json = codec.EventToJson(event);
-      if (json) {
-        fmt::print("{}\n", *json);
-      } else {
-        // One record JSON cannot show must not hide the others.
-        fmt::print(stderr, "wmeta: {}\n", json.error().ToString());
-        ++unrenderable;
-      }
-    } else {
-      std::string entity = event.entity_id().ToString();
-      if (!event.name().empty()) entity += fmt::format(" ({})", event.name());
-      fmt::print("{:<10} {:<30} {:<20} {:<6} {}\n", event.offset(),
-                 FormatTime(event.ingest_time()), event.source(),
-                 EventTypeName(event.type()), entity);
-    }
+    if (!PrintRecord(codec, event, options.json)) ++unrenderable;
   }
   return unrenderable == 0 ? 0 : 1;
 }
 
 int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
-  auto log = OpenLog(global, /*read_only=*/true);
-  if (!log) return Fail(log.error());
   log::VerifyReport report;
   {
     Progress progress("verify");
-    auto result = (*log)->Verify(
-        [&](uint64_t done, uint64_t total) { progress.Update(done, total); });
+    auto on_progress = [&](uint64_t done, uint64_t total) {
+      progress.Update(done, total);
+    };
+    Result<log::VerifyReport> result;
+    if (IsRemote(global)) {
+      auto backend = OpenBackend(global, /*read_only=*/true);
+      if (!backend) return Fail(backend.error());
+      result = (*backend)->Verify(on_progress);
+    } else {
+      // The log alone, as for `log`: verify must run on a damaged store.
+      auto log = OpenLog(global, /*read_only=*/true);
+      if (!log) return Fail(log.error());
+      result = (*log)->Verify(on_progress);
+    }
     if (!result) return Fail(result.error());
     report = std::move(*result);
   }
@@ -283,37 +343,78 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
 }
 
 int RunStats(const GlobalOptions& global, const StatsOptions& options) {
-  auto log = OpenLog(global, /*read_only=*/true);
-  if (!log) return Fail(log.error());
-  auto stats = (*log)->GetStats();
-  if (!stats) return Fail(stats.error());
-  bool empty = stats->record_count == 0;
+  ServiceStats stats;
+  bool daemon = IsRemote(global);
+  if (daemon) {
+    auto backend = OpenBackend(global, /*read_only=*/true);
+    if (!backend) return Fail(backend.error());
+    auto remote = (*backend)->Stats();
+    if (!remote) return Fail(remote.error());
+    stats = std::move(*remote);
+  } else {
+    auto log = OpenLog(global, /*read_only=*/true);
+    if (!log) return Fail(log.error());
+    auto local = (*log)->GetStats();
+    if (!local) return Fail(local.error());
+    stats.log = std::move(*local);
+    stats.data_dir = global.data_dir;
+  }
+  const log::Stats& log = stats.log;
+  bool empty = log.record_count == 0;
   if (options.json) {
+    std::string collectors = "[";
+    for (const CollectorStatus& c : stats.collectors) {
+      collectors += fmt::format(
+          "{}{{\"name\":{},\"state\":\"{}\",\"healthy\":{},\"restarts\":{},"
+          "\"pulls\":{},\"pull_errors\":{},\"last_error\":{}}}",
+          collectors.size() > 1 ? "," : "", Quote(c.name), c.state, c.healthy,
+          c.restarts, c.pulls, c.pull_errors,
+          c.last_error.empty() ? "null" : Quote(c.last_error));
+    }
+    collectors += "]";
     fmt::print(
-        "{{\"store_id\":\"{}\",\"format_version\":{},\"records\":{},\"first_"
-        "offset\":{},"
-        "\"last_offset\":{},\"first_ingest_time\":{},\"last_ingest_time\":{},"
-        "\"indexed_offset\":{},\"bytes_on_disk\":{}}}\n",
-        stats->store_id, stats->format_version, stats->record_count,
-        stats->first_offset, stats->last_offset,
-        empty ? "null" : "\"" + FormatTime(stats->first_ingest_time) + "\"",
-        empty ? "null" : "\"" + FormatTime(stats->last_ingest_time) + "\"",
-        stats->indexed_offset, stats->bytes_on_disk);
+        "{{\"store_id\":\"{}\",\"format_version\":{},\"records\":{},"
+        "\"first_offset\":{},\"last_offset\":{},\"first_ingest_time\":{},"
+        "\"last_ingest_time\":{},\"indexed_offset\":{},\"bytes_on_disk\":{}{}}}"
+        "\n",
+        log.store_id, log.format_version, log.record_count, log.first_offset,
+        log.last_offset,
+        empty ? "null" : "\"" + FormatTime(log.first_ingest_time) + "\"",
+        empty ? "null" : "\"" + FormatTime(log.last_ingest_time) + "\"",
+        log.indexed_offset, log.bytes_on_disk,
+        daemon ? fmt::format(",\"durability\":\"{}\",\"applied_offset\":{},"
+                             "\"entities\":{},\"subscribers\":{},"
+                             "\"collectors\":{}",
+                             log.durability, stats.applied_offset,
+                             stats.entities, stats.subscribers, collectors)
+               : "");
     return 0;
   }
-  fmt::print("data dir:        {}\n", global.data_dir);
-  fmt::print("store id:        {}\n", stats->store_id);
-  fmt::print("format version:  {}\n", stats->format_version);
-  fmt::print("records:         {}\n", stats->record_count);
+  fmt::print("data dir:        {}\n", stats.data_dir);
+  fmt::print("store id:        {}\n", log.store_id);
+  fmt::print("format version:  {}\n", log.format_version);
+  fmt::print("records:         {}\n", log.record_count);
   if (!empty) {
-    fmt::print("offsets:         {}..{}\n", stats->first_offset,
-               stats->last_offset);
-    fmt::print("first ingest:    {}\n", FormatTime(stats->first_ingest_time));
-    fmt::print("last ingest:     {}\n", FormatTime(stats->last_ingest_time));
-    fmt::print("indexed through: {}\n", stats->indexed_offset);
+    fmt::print("offsets:         {}..{}\n", log.first_offset, log.last_offset);
+    fmt::print("first ingest:    {}\n", FormatTime(log.first_ingest_time));
+    fmt::print("last ingest:     {}\n", FormatTime(log.last_ingest_time));
+    fmt::print("indexed through: {}\n", log.indexed_offset);
   }
-  fmt::print("bytes on disk:   {} ({})\n", stats->bytes_on_disk,
-             HumanBytes(stats->bytes_on_disk));
+  fmt::print("bytes on disk:   {} ({})\n", log.bytes_on_disk,
+             HumanBytes(log.bytes_on_disk));
+  if (daemon) {
+    fmt::print("durability:      {}\n", log.durability);
+    fmt::print("view:            {} entities at offset {}\n", stats.entities,
+               stats.applied_offset);
+    fmt::print("subscribers:     {}\n", stats.subscribers);
+    for (const CollectorStatus& c : stats.collectors) {
+      fmt::print(
+          "collector {}: {}{}, {} pulls, {} pull errors, {} restarts{}\n",
+          c.name, c.state, c.healthy ? "" : " (unhealthy)", c.pulls,
+          c.pull_errors, c.restarts,
+          c.last_error.empty() ? "" : "; last error: " + c.last_error);
+    }
+  }
   return 0;
 }
 

@@ -6,6 +6,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "client.h"
+
 namespace wmeta::tools {
 
 int Fail(const Error& error) {
@@ -22,13 +24,27 @@ Result<std::unique_ptr<log::Log>> OpenLog(const GlobalOptions& global,
   return log::Log::Open(global.data_dir, options);
 }
 
-Result<std::unique_ptr<store::Store>> OpenStore(const GlobalOptions& global,
-                                                bool read_only) {
+bool IsRemote(const GlobalOptions& global) {
+  return !global.socket.empty() || !global.tcp.empty();
+}
+
+Result<std::unique_ptr<Backend>> OpenBackend(const GlobalOptions& global,
+                                             bool read_only) {
+  if (IsRemote(global)) {
+    ClientOptions options;
+    options.socket_path = global.socket;
+    options.tcp = global.tcp;
+    options.token = global.token;
+    WMETA_ASSIGN_OR_RETURN(auto client, Client::Connect(options));
+    return NewRemoteBackend(std::move(client));
+  }
   store::Options options;
   options.log.read_only = read_only;
   WMETA_ASSIGN_OR_RETURN(options.log.durability,
                          log::Durability::Parse(global.durability));
-  return store::Store::Open(global.data_dir, options);
+  WMETA_ASSIGN_OR_RETURN(auto store,
+                         store::Store::Open(global.data_dir, options));
+  return NewLocalBackend(std::move(store), global.data_dir, global.durability);
 }
 
 std::string_view Trim(std::string_view s) {
@@ -50,17 +66,156 @@ Result<Timestamp> ParseTimeOrSpan(std::string_view text) {
                        "back from now (15m)");
 }
 
-Result<uint64_t> ResolvePoint(log::Log& log, const Point& point) {
+namespace {
+
+std::optional<uint64_t> ParseOffset(std::string_view text) {
   uint64_t offset = 0;
-  auto [end, ec] = std::from_chars(
-      point.text.data(), point.text.data() + point.text.size(), offset);
-  if (ec == std::errc() && end == point.text.data() + point.text.size()) {
-    return offset;
+  auto [end, ec] =
+      std::from_chars(text.data(), text.data() + text.size(), offset);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return std::nullopt;
   }
+  return offset;
+}
+
+// "null" for an absent value in JSON output.
+std::string JsonOrNull(const std::string& json) {
+  return json.empty() ? "null" : json;
+}
+
+}  // namespace
+
+Result<PointSpec> ParsePoint(const Point& point) {
+  if (auto offset = ParseOffset(point.text)) return PointSpec{*offset, {}};
   WMETA_ASSIGN_OR_RETURN(Timestamp time, ParseTimeOrSpan(point.text));
-  WMETA_ASSIGN_OR_RETURN(uint64_t after,
-                         log.OffsetAtTime(time + std::chrono::nanoseconds(1)));
-  return after - 1;
+  return PointSpec{{}, time};
+}
+
+Status ParseWatchFrom(std::string_view from, WatchRequest& watch) {
+  using From = store::SubscribeOptions::From;
+  if (from == "snapshot") {
+    watch.from = From::kSnapshot;
+  } else if (from == "latest") {
+    watch.from = From::kLatest;
+  } else if (auto offset = ParseOffset(from)) {
+    watch.from = From::kOffset;
+    watch.offset = *offset;
+  } else {
+    auto time = ParseTimeOrSpan(from);
+    if (!time) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "invalid start '" + std::string(from) +
+                           "': expected snapshot, latest, an offset, an RFC "
+                           "3339 time or a span back from now (15m)");
+    }
+    watch.from = From::kTime;
+    watch.time = *time;
+  }
+  return {};
+}
+
+std::string Quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<int>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string ChangesJson(
+    const std::vector<store::HistoryEntry::FieldChange>& changes) {
+  std::string out = "[";
+  for (const auto& c : changes) {
+    if (out.size() > 1) out += ",";
+    out +=
+        fmt::format("{{\"path\":{},\"before\":{},\"after\":{}}}", Quote(c.path),
+                    JsonOrNull(c.before), JsonOrNull(c.after));
+  }
+  return out + "]";
+}
+
+std::string SourcesOf(const EntityInfo& entity) {
+  std::string out;
+  for (const auto& layer : entity.layers) {
+    if (!out.empty()) out += ",";
+    out += layer->view().source();
+  }
+  return out;
+}
+
+Result<std::string> EntityInfoJson(JsonCodec& codec, const EntityInfo& entity,
+                                   bool details) {
+  WMETA_ASSIGN_OR_RETURN(std::string json,
+                         codec.EntityToJson(entity.merged->view()));
+  std::string out = fmt::format(
+      "{{\"entity\":{},\"create_offset\":{},\"mod_offset\":{},\"version\":{},"
+      "\"sources\":{}",
+      json, entity.create_offset, entity.mod_offset(), entity.version,
+      Quote(SourcesOf(entity)));
+  if (details) {
+    out += ",\"provenance\":{";
+    bool first = true;
+    for (const auto& [path, source] : entity.provenance) {
+      out += (first ? "" : ",") + Quote(path) + ":" + Quote(source);
+      first = false;
+    }
+    out += "},\"layers\":{";
+    first = true;
+    for (const auto& layer : entity.layers) {
+      WMETA_ASSIGN_OR_RETURN(std::string layer_json,
+                             codec.EntityToJson(layer->view()));
+      out +=
+          (first ? "" : ",") + Quote(layer->view().source()) + ":" + layer_json;
+      first = false;
+    }
+    out += "}";
+  }
+  return out + "}";
+}
+
+std::string HistoryEntryJson(const store::HistoryEntry& entry) {
+  EventView r = entry.record->view();
+  return fmt::format(
+      "{{\"offset\":{},\"ingest_time\":{},\"source\":{},\"type\":\"{}\","
+      "\"exists\":{},\"changes\":{}}}",
+      r.offset(), Quote(FormatTime(r.ingest_time())), Quote(r.source()),
+      EventTypeName(r.type()), entry.exists, ChangesJson(entry.changes));
+}
+
+Result<std::string> MessageJson(JsonCodec& codec,
+                                const store::Message& message) {
+  switch (message.type) {
+    case store::Message::Type::kSnapshotEnd:
+      return fmt::format("{{\"snapshot_end\":{}}}", message.offset);
+    case store::Message::Type::kBookmark:
+      return fmt::format("{{\"bookmark\":{}}}", message.offset);
+    case store::Message::Type::kEvent:
+      break;
+  }
+  WMETA_ASSIGN_OR_RETURN(std::string json,
+                         codec.EventToJson(message.event->view()));
+  // Merged entities carry the offset of the record that reported them.
+  return fmt::format("{{\"offset\":{},\"type\":\"{}\",\"event\":{}}}",
+                     message.offset, EventTypeName(message.event_type), json);
 }
 
 Result<uint64_t> ParseBytes(std::string_view text) {

@@ -1,4 +1,5 @@
-// Helpers shared by the CLI's commands. Private to tools/.
+// Helpers shared by the CLI's commands and the daemon's HTTP API. Private to
+// tools/.
 
 #pragma once
 
@@ -8,8 +9,10 @@
 #include <string>
 #include <string_view>
 
+#include "backend.h"
 #include "wmeta/log/log.h"
 #include "wmeta/schema/error.h"
+#include "wmeta/schema/json.h"
 #include "wmeta/store/store.h"
 #include "wmeta/tools/commands.h"
 
@@ -20,17 +23,42 @@ int Fail(const Error& error);
 
 Result<std::unique_ptr<log::Log>> OpenLog(const GlobalOptions& global,
                                           bool read_only);
-Result<std::unique_ptr<store::Store>> OpenStore(const GlobalOptions& global,
-                                                bool read_only);
+// Whether the command goes to a running wmetad rather than a data dir.
+bool IsRemote(const GlobalOptions& global);
+// A running wmetad (--socket, --tcp), or the store in the data dir.
+Result<std::unique_ptr<Backend>> OpenBackend(const GlobalOptions& global,
+                                             bool read_only);
 
 std::string_view Trim(std::string_view s);
 
 // An RFC 3339 time, or a span back from now such as 15m.
 Result<Timestamp> ParseTimeOrSpan(std::string_view text);
 
-// The offset a Point names in `log`: the offset itself, or the last record
-// ingested at or before the time (0 when none).
-Result<uint64_t> ResolvePoint(log::Log& log, const Point& point);
+// An offset ("42"), an RFC 3339 time or a span back from now.
+Result<PointSpec> ParsePoint(const Point& point);
+
+// Where a watch starts: "snapshot", "latest", an offset, or a time (RFC 3339
+// or a span back from now); sets from, offset and time of `watch`.
+Status ParseWatchFrom(std::string_view from, WatchRequest& watch);
+
+// JSON text for a string: quoted, with the escapes JSON requires.
+std::string Quote(std::string_view s);
+// [{"path":..,"before":..,"after":..}], absent values as null.
+std::string ChangesJson(
+    const std::vector<store::HistoryEntry::FieldChange>& changes);
+// {"entity":..,"create_offset":..,"mod_offset":..,"version":..,"sources":..},
+// with "provenance" and "layers" when `details`.
+Result<std::string> EntityInfoJson(JsonCodec& codec, const EntityInfo& entity,
+                                   bool details);
+// The sources of an entity's layers, comma-separated, highest first.
+std::string SourcesOf(const EntityInfo& entity);
+// {"offset":..,"ingest_time":..,"source":..,"type":..,"exists":..,
+//  "changes":[..]}.
+std::string HistoryEntryJson(const store::HistoryEntry& entry);
+// A subscription message as one NDJSON line (without the newline):
+// {"offset":..,"type":..,"event":..}, {"snapshot_end":..} or {"bookmark":..}.
+Result<std::string> MessageJson(JsonCodec& codec,
+                                const store::Message& message);
 
 // "512MiB", "2GB", "1000" (bytes); kInvalidArgument otherwise.
 Result<uint64_t> ParseBytes(std::string_view text);

@@ -29,7 +29,9 @@ const CLI::Validator kDurationCheck(
 
 int Run(int argc, char** argv) {
   using wmeta::tools::GlobalOptions;
-  CLI::App app{"wmeta: the node-local workload metadata store, on a data dir"};
+  CLI::App app{
+      "wmeta: the node-local workload metadata store, on a data dir or "
+      "through a running wmetad"};
   app.require_subcommand(1);
   GlobalOptions global;
   global.data_dir = wmeta::tools::DefaultDataDir();
@@ -42,6 +44,16 @@ int Run(int argc, char** argv) {
         return parsed ? "" : parsed.error().message;
       })
       ->capture_default_str();
+  auto* socket = app.add_option(
+      "--socket", global.socket,
+      "Talk to the wmetad listening on this unix socket instead of opening "
+      "the data dir");
+  app.add_option("--tcp", global.tcp,
+                 "Talk to the wmetad listening on this HOST:PORT")
+      ->excludes(socket);
+  app.add_option("--token", global.token,
+                 "The token a wmetad TCP listener requires")
+      ->envname("WMETA_TOKEN");
 
   std::vector<std::string> kinds;
   for (wmeta::Kind kind : wmeta::kAllKinds)

@@ -1,5 +1,6 @@
 // The commands on the store's view: list, get, history, diff, watch,
-// checkpoint, retention.
+// checkpoint, retention. Each works on a data dir or against a running wmetad
+// (through a Backend).
 
 #include <fmt/core.h>
 
@@ -14,41 +15,6 @@
 namespace wmeta::tools {
 namespace {
 
-using store::EntityPtr;
-
-// JSON text for a string: quoted, with the escapes JSON requires.
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<int>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
-// "null" for an absent value in JSON output.
-std::string JsonOrNull(const std::string& json) {
-  return json.empty() ? "null" : json;
-}
-
 // An entity's fields as "path: value" lines (leaves only), for humans.
 Result<std::vector<std::pair<std::string, std::string>>> Leaves(
     JsonCodec& codec, const Event& entity) {
@@ -57,15 +23,6 @@ Result<std::vector<std::pair<std::string, std::string>>> Leaves(
   std::vector<std::pair<std::string, std::string>> out;
   for (auto& change : diff)
     out.emplace_back(std::move(change.path), std::move(change.after));
-  return out;
-}
-
-std::string Sources(const store::EntityState& entity) {
-  std::string out;
-  for (const auto& layer : entity.layers) {
-    if (!out.empty()) out += ",";
-    out += layer->view().source();
-  }
   return out;
 }
 
@@ -79,40 +36,9 @@ std::string NamespaceOf(const EventView& e) {
   });
 }
 
-// The view a command reads: now, or after a point.
-Result<std::unique_ptr<store::View>> ViewAt(store::Store& store,
-                                            const std::optional<Point>& at) {
-  if (!at) {
-    std::unique_ptr<store::View> copy;
-    store.Read([&](const store::View& view) {
-      copy = std::make_unique<store::View>(view);
-    });
-    return copy;
-  }
-  WMETA_ASSIGN_OR_RETURN(uint64_t offset, ResolvePoint(store.log(), *at));
-  return store.StateAt(offset);
-}
-
-std::string ProvenanceJson(const store::View& view,
-                           const store::EntityState& entity) {
-  std::string out = "{";
-  for (const auto& [path, source] : view.Provenance(entity)) {
-    if (out.size() > 1) out += ",";
-    out += Quote(path) + ":" + Quote(source);
-  }
-  return out + "}";
-}
-
-std::string ChangesJson(
-    const std::vector<store::HistoryEntry::FieldChange>& changes) {
-  std::string out = "[";
-  for (const auto& c : changes) {
-    if (out.size() > 1) out += ",";
-    out +=
-        fmt::format("{{\"path\":{},\"before\":{},\"after\":{}}}", Quote(c.path),
-                    JsonOrNull(c.before), JsonOrNull(c.after));
-  }
-  return out + "]";
+Result<PointSpec> PointOf(const std::optional<Point>& at) {
+  if (!at) return PointSpec{};
+  return ParsePoint(*at);
 }
 
 void PrintChanges(
@@ -131,44 +57,39 @@ extern "C" void OnInterrupt(int) { interrupted = true; }
 }  // namespace
 
 int RunList(const GlobalOptions& global, const ListOptions& options) {
-  store::ListQuery query;
+  ListRequest request;
   if (!options.kind.empty()) {
-    query.kind = KindFromName(options.kind);
-    if (!query.kind)
+    request.kind = KindFromName(options.kind);
+    if (!request.kind)
       return Fail(
           {ErrorCode::kInvalidArgument, "unknown kind '" + options.kind + "'"});
   }
-  query.search = options.search;
-  if (!options.selector.empty()) {
-    auto selector = store::ParseLabelSelector(options.selector);
-    if (!selector) return Fail(selector.error());
-    query.selector = std::move(*selector);
-  }
-  auto store = OpenStore(global, /*read_only=*/true);
-  if (!store) return Fail(store.error());
-  auto view = ViewAt(**store, options.at);
-  if (!view) return Fail(view.error());
+  request.search = options.search;
+  request.selector = options.selector;
+  request.provenance = options.sources;
+  auto at = PointOf(options.at);
+  if (!at) return Fail(at.error());
+  request.at = *at;
+  auto backend = OpenBackend(global, /*read_only=*/true);
+  if (!backend) return Fail(backend.error());
+  auto result = (*backend)->List(request);
+  if (!result) return Fail(result.error());
   JsonCodec codec;
   if (!options.json) {
     fmt::print("{:<40} {:<30} {:<16} {:>10}{}\n", "ENTITY", "NAME", "NAMESPACE",
                "MODIFIED", options.sources ? "  SOURCES" : "");
   }
-  for (const EntityPtr& entity : (*view)->List(query)) {
-    EventView e = entity->merged->view();
+  for (const EntityInfo& entity : result->entities) {
+    EventView e = entity.merged->view();
     if (options.json) {
-      auto json = codec.EntityToJson(e);
+      auto json = options.sources ? EntityInfoJson(codec, entity, true)
+                                  : codec.EntityToJson(e);
       if (!json) return Fail(json.error());
-      if (options.sources) {
-        fmt::print("{{\"entity\":{},\"sources\":{},\"provenance\":{}}}\n",
-                   *json, Quote(Sources(*entity)),
-                   ProvenanceJson(**view, *entity));
-      } else {
-        fmt::print("{}\n", *json);
-      }
+      fmt::print("{}\n", *json);
     } else {
-      fmt::print("{:<40} {:<30} {:<16} {:>10}{}\n", entity->id.ToString(),
-                 e.name(), NamespaceOf(e), entity->mod_offset(),
-                 options.sources ? "  " + Sources(*entity) : "");
+      fmt::print("{:<40} {:<30} {:<16} {:>10}{}\n", entity.id().ToString(),
+                 e.name(), NamespaceOf(e), entity.mod_offset(),
+                 options.sources ? "  " + SourcesOf(entity) : "");
     }
   }
   return 0;
@@ -177,50 +98,28 @@ int RunList(const GlobalOptions& global, const ListOptions& options) {
 int RunGet(const GlobalOptions& global, const GetOptions& options) {
   auto id = ParseEntityId(options.entity);
   if (!id) return Fail(id.error());
-  auto store = OpenStore(global, /*read_only=*/true);
-  if (!store) return Fail(store.error());
-  auto view = ViewAt(**store, options.at);
-  if (!view) return Fail(view.error());
-  auto entity = (*view)->Get(*id);
+  auto at = PointOf(options.at);
+  if (!at) return Fail(at.error());
+  auto backend = OpenBackend(global, /*read_only=*/true);
+  if (!backend) return Fail(backend.error());
+  auto entity = (*backend)->Get(*id, *at, options.sources);
   if (!entity) return Fail(entity.error());
-  const store::EntityState& state = **entity;
   JsonCodec codec;
   if (options.json) {
-    auto json = codec.EntityToJson(state.merged->view());
+    auto json = EntityInfoJson(codec, *entity, options.sources);
     if (!json) return Fail(json.error());
-    std::string out = fmt::format(
-        "{{\"entity\":{},\"create_offset\":{},\"mod_offset\":{},\"version\":{},"
-        "\"sources\":{}",
-        *json, state.create_offset, state.mod_offset(), state.version,
-        Quote(Sources(state)));
-    if (options.sources) {
-      out +=
-          ",\"provenance\":" + ProvenanceJson(**view, state) + ",\"layers\":{";
-      bool first = true;
-      for (const auto& layer : state.layers) {
-        auto layer_json = codec.EntityToJson(layer->view());
-        if (!layer_json) return Fail(layer_json.error());
-        out += (first ? "" : ",") + Quote(layer->view().source()) + ":" +
-               *layer_json;
-        first = false;
-      }
-      out += "}";
-    }
-    fmt::print("{}}}\n", out);
+    fmt::print("{}\n", *json);
     return 0;
   }
-  fmt::print("{}\n", state.id.ToString());
+  fmt::print("{}\n", entity->id().ToString());
   fmt::print("  created at offset {}, modified at offset {} ({}), version {}\n",
-             state.create_offset, state.mod_offset(),
-             FormatTime(state.merged->view().ingest_time()), state.version);
-  fmt::print("  sources: {}\n", Sources(state));
-  auto leaves = Leaves(codec, *state.merged);
+             entity->create_offset, entity->mod_offset(),
+             FormatTime(entity->merged->view().ingest_time()), entity->version);
+  fmt::print("  sources: {}\n", SourcesOf(*entity));
+  auto leaves = Leaves(codec, *entity->merged);
   if (!leaves) return Fail(leaves.error());
-  std::map<std::string, std::string> provenance;
-  if (options.sources) {
-    for (auto& [path, source] : (*view)->Provenance(state))
-      provenance[path] = source;
-  }
+  std::map<std::string, std::string> provenance(entity->provenance.begin(),
+                                                entity->provenance.end());
   // Provenance names map keys as path.key, like the leaves, and union list
   // elements as path[key]: a list shows the sources of its elements.
   auto sources_of = [&](const std::string& path) {
@@ -247,23 +146,19 @@ int RunGet(const GlobalOptions& global, const GetOptions& options) {
 int RunHistory(const GlobalOptions& global, const HistoryOptions& options) {
   auto id = ParseEntityId(options.entity);
   if (!id) return Fail(id.error());
-  auto store = OpenStore(global, /*read_only=*/true);
-  if (!store) return Fail(store.error());
-  auto history = (*store)->History(*id);
+  auto backend = OpenBackend(global, /*read_only=*/true);
+  if (!backend) return Fail(backend.error());
+  auto history = (*backend)->History(*id);
   if (!history) return Fail(history.error());
   if (history->empty() && !options.json) {
     fmt::print("no records about {} in the log\n", id->ToString());
   }
   for (const auto& entry : *history) {
-    EventView r = entry.record->view();
     if (options.json) {
-      fmt::print(
-          "{{\"offset\":{},\"ingest_time\":{},\"source\":{},\"type\":\"{}\","
-          "\"exists\":{},\"changes\":{}}}\n",
-          r.offset(), Quote(FormatTime(r.ingest_time())), Quote(r.source()),
-          EventTypeName(r.type()), entry.exists, ChangesJson(entry.changes));
+      fmt::print("{}\n", HistoryEntryJson(entry));
       continue;
     }
+    EventView r = entry.record->view();
     fmt::print("{}  offset {}  {} {}{}\n", FormatTime(r.ingest_time()),
                r.offset(), r.source(), EventTypeName(r.type()),
                entry.exists ? "" : " (gone)");
@@ -275,13 +170,13 @@ int RunHistory(const GlobalOptions& global, const HistoryOptions& options) {
 }
 
 int RunDiff(const GlobalOptions& global, const DiffOptions& options) {
-  auto store = OpenStore(global, /*read_only=*/true);
-  if (!store) return Fail(store.error());
-  auto from = ResolvePoint((*store)->log(), options.from);
+  auto from = ParsePoint(options.from);
   if (!from) return Fail(from.error());
-  auto to = ResolvePoint((*store)->log(), options.to);
+  auto to = ParsePoint(options.to);
   if (!to) return Fail(to.error());
-  auto diff = (*store)->Diff(*from, *to);
+  auto backend = OpenBackend(global, /*read_only=*/true);
+  if (!backend) return Fail(backend.error());
+  auto diff = (*backend)->Diff(*from, *to);
   if (!diff) return Fail(diff.error());
   auto print = [&](const char* change, char mark,
                    const std::vector<store::EntityDiff>& list) {
@@ -313,78 +208,48 @@ int RunWatch(const GlobalOptions& global, const WatchOptions& options) {
   interrupted = false;
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
-  store::SubscribeOptions subscribe;
-  subscribe.raw = options.raw;
+  WatchRequest request;
+  request.raw = options.raw;
   for (const auto& name : options.kinds) {
     auto kind = KindFromName(name);
     if (!kind)
       return Fail({ErrorCode::kInvalidArgument, "unknown kind '" + name + "'"});
-    subscribe.filter.kinds.push_back(*kind);
+    request.kinds.push_back(*kind);
   }
-  subscribe.filter.sources = options.sources;
-  auto store = OpenStore(global, /*read_only=*/true);
-  if (!store) return Fail(store.error());
-  using From = store::SubscribeOptions::From;
-  bool is_offset = !options.from.empty() &&
-                   std::all_of(options.from.begin(), options.from.end(),
-                               [](char c) { return c >= '0' && c <= '9'; });
-  if (options.from == "snapshot") {
-    subscribe.from = From::kSnapshot;
-  } else if (options.from == "latest") {
-    subscribe.from = From::kLatest;
-  } else if (is_offset) {
-    subscribe.from = From::kOffset;
-    subscribe.offset = std::stoull(options.from);
-  } else {
-    auto time = ParseTimeOrSpan(options.from);
-    if (!time) return Fail(time.error());
-    subscribe.from = From::kTime;
-    subscribe.time = *time;
+  request.sources = options.sources;
+  if (auto from = ParseWatchFrom(options.from, request); !from) {
+    return Fail(from.error());
   }
-  auto sub = (*store)->Subscribe(std::move(subscribe));
-  if (!sub) return Fail(sub.error());
+  auto backend = OpenBackend(global, /*read_only=*/true);
+  if (!backend) return Fail(backend.error());
+  auto stream = (*backend)->Watch(request);
+  if (!stream) return Fail(stream.error());
 
   JsonCodec codec;
   uint64_t events = 0;
   while (!interrupted && (options.limit == 0 || events < options.limit)) {
-    auto bundle = (*sub)->Next(std::chrono::steady_clock::now() +
-                               std::chrono::milliseconds(200));
+    auto bundle = (*stream)->Next(std::chrono::steady_clock::now() +
+                                  std::chrono::milliseconds(200));
     if (!bundle) return Fail(bundle.error());
-    if (bundle->empty()) {
-      // Follow the data dir's writer (the daemon, another push).
-      if (auto refreshed = (*store)->Refresh(); !refreshed)
-        return Fail(refreshed.error());
-      continue;
-    }
-    for (const store::Message& m : *bundle) {
-      if (m.type == store::Message::Type::kSnapshotEnd) {
-        if (options.json) {
-          fmt::print("{{\"snapshot_end\":{}}}\n", m.offset);
-        } else {
-          fmt::print("--- snapshot at offset {}; live from here ---\n",
-                     m.offset);
-        }
-        continue;
-      }
-      if (m.type == store::Message::Type::kBookmark) {
-        if (options.json) fmt::print("{{\"bookmark\":{}}}\n", m.offset);
-        continue;
-      }
-      EventView e = m.event->view();
+    if (!*bundle) break;
+    for (const store::Message& m : **bundle) {
       if (options.json) {
-        auto json = codec.EventToJson(e);
-        if (!json) return Fail(json.error());
-        // Merged entities carry the offset of the record that reported them.
-        fmt::print("{{\"offset\":{},\"type\":\"{}\",\"event\":{}}}\n", m.offset,
-                   EventTypeName(m.event_type), *json);
-      } else {
+        auto line = MessageJson(codec, m);
+        if (!line) return Fail(line.error());
+        fmt::print("{}\n", *line);
+      } else if (m.type == store::Message::Type::kSnapshotEnd) {
+        fmt::print("--- snapshot at offset {}; live from here ---\n", m.offset);
+      } else if (m.type == store::Message::Type::kEvent) {
+        EventView e = m.event->view();
         fmt::print("{:<10} {:<6} {:<20} {}{}\n", m.offset,
                    EventTypeName(m.event_type), e.source(),
                    e.entity_id().ToString(),
                    e.name().empty() ? "" : " (" + std::string(e.name()) + ")");
       }
-      std::fflush(stdout);
-      if (options.limit != 0 && ++events >= options.limit) break;
+      if (m.type == store::Message::Type::kEvent && options.limit != 0 &&
+          ++events >= options.limit) {
+        break;
+      }
     }
     std::fflush(stdout);
   }
@@ -393,9 +258,9 @@ int RunWatch(const GlobalOptions& global, const WatchOptions& options) {
 
 int RunCheckpoint(const GlobalOptions& global,
                   const CheckpointOptions& options) {
-  auto store = OpenStore(global, /*read_only=*/false);
-  if (!store) return Fail(store.error());
-  auto info = (*store)->Checkpoint();
+  auto backend = OpenBackend(global, /*read_only=*/false);
+  if (!backend) return Fail(backend.error());
+  auto info = (*backend)->Checkpoint();
   if (!info) return Fail(info.error());
   if (options.json) {
     fmt::print("{{\"offset\":{},\"entities\":{},\"bytes\":{},\"path\":{}}}\n",
@@ -420,9 +285,9 @@ int RunRetention(const GlobalOptions& global, const RetentionOptions& options) {
     if (!bytes) return Fail(bytes.error());
     policy.max_bytes = *bytes;
   }
-  auto store = OpenStore(global, /*read_only=*/false);
-  if (!store) return Fail(store.error());
-  auto result = (*store)->ApplyRetention(policy);
+  auto backend = OpenBackend(global, /*read_only=*/false);
+  if (!backend) return Fail(backend.error());
+  auto result = (*backend)->Retention(policy);
   if (!result) return Fail(result.error());
   if (options.json) {
     fmt::print(

@@ -26,8 +26,10 @@ RunResult Run(const std::vector<std::string>& argv,
 // midway.
 class Child {
  public:
-  // Starts argv (stdin /dev/null, stderr inherited).
-  explicit Child(const std::vector<std::string>& argv);
+  // Starts argv (stdin /dev/null; stderr inherited, or appended to the file
+  // `stderr_path` when given).
+  explicit Child(const std::vector<std::string>& argv,
+                 const std::string& stderr_path = {});
   ~Child();
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
@@ -42,6 +44,8 @@ class Child {
   int Kill(int signal);
   // Waits for the child to end and returns its exit code.
   int Wait();
+
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;

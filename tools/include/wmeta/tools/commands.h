@@ -1,8 +1,8 @@
-// The wmeta CLI's commands on a data dir, as functions that return the process
-// exit code (0 ok, 1 failure; usage errors, 2, are caught by the argument
-// parser before these run). Output goes to stdout, diagnostics to stderr.
-// Separate from argument parsing so that the heavy CLI11 header stays in one
-// translation unit.
+// The wmeta CLI's commands, on a data dir or against a running wmetad, as
+// functions that return the process exit code (0 ok, 1 failure; usage errors,
+// 2, are caught by the argument parser before these run). Output goes to
+// stdout, diagnostics to stderr. Separate from argument parsing so that the
+// heavy CLI11 header stays in one translation unit.
 //
 // Thread-safety: each command runs on the calling thread; do not run two at
 // once.
@@ -20,6 +20,11 @@ struct GlobalOptions {
   std::string data_dir;
   // sync, interval:<ms> or none.
   std::string durability = "sync";
+  // A running wmetad's unix socket or TCP address; either replaces data_dir.
+  std::string socket;
+  std::string tcp;
+  // For a wmetad TCP listener that requires one.
+  std::string token;
 };
 
 // $WMETA_DATA_DIR, else /var/lib/wmeta for root, else $XDG_STATE_HOME/wmeta
@@ -114,7 +119,8 @@ int RunWatch(const GlobalOptions& global, const WatchOptions& options);
 struct CheckpointOptions {
   bool json = false;
 };
-int RunCheckpoint(const GlobalOptions& global, const CheckpointOptions& options);
+int RunCheckpoint(const GlobalOptions& global,
+                  const CheckpointOptions& options);
 
 struct RetentionOptions {
   // Spans such as 7d; counts; sizes such as 512MiB. Unset: no limit.

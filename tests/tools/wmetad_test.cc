@@ -1,0 +1,810 @@
+// The wmetad binary, run the way an operator runs it, with the wmeta CLI and
+// raw protocol clients talking to it over its unix socket, TCP and HTTP.
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "events.h"
+#include "subprocess.h"
+#include "temp_dir.h"
+#include "wmeta/schema/wire.h"
+
+namespace wmeta {
+namespace {
+
+namespace bj = boost::json;
+namespace fbw = fb::wire;
+using Clock = std::chrono::steady_clock;
+using testing::RunResult;
+
+Clock::time_point In(std::chrono::seconds seconds) {
+  return Clock::now() + seconds;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::string ContainerJson(const std::string& id, const std::string& name) {
+  return R"({"source":"runtime","entity":{"kind":"container","id":")" + id +
+         R"(","name":")" + name + R"("}})" + "\n";
+}
+
+// Waits for `condition` with a deadline, checking every few milliseconds.
+template <typename F>
+bool Eventually(F condition,
+                std::chrono::seconds limit = std::chrono::seconds(30)) {
+  auto deadline = In(limit);
+  while (!condition()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+// One wmetad on a temp dir: socket in the dir, HTTP on a free loopback port,
+// its log in a file (shown when a test fails).
+class Daemon {
+ public:
+  Daemon(const testing::TempDir& dir, std::vector<std::string> extra = {})
+      : data_(dir.Sub("data")),
+        socket_(dir.Sub("wmetad.sock")),
+        log_(dir.Sub("wmetad.log")),
+        extra_(std::move(extra)) {}
+
+  // Starts it and waits until it serves.
+  ::testing::AssertionResult Start() {
+    std::vector<std::string> argv{WMETAD,        "--data-dir",   data_,
+                                  "--socket",    socket_,        "--http",
+                                  "127.0.0.1:0", "--collectors", ""};
+    argv.insert(argv.end(), extra_.begin(), extra_.end());
+    size_t seen = ReadFile(log_).size();
+    child_ = std::make_unique<testing::Child>(argv, log_);
+    std::string line;
+    bool up = Eventually([&] {
+      std::string text = ReadFile(log_).substr(seen);
+      auto at = text.find("serving on ");
+      if (at == std::string::npos) return false;
+      auto end = text.find('\n', at);
+      if (end == std::string::npos) return false;
+      line = text.substr(at, end - at);
+      return true;
+    });
+    if (!up) {
+      return ::testing::AssertionFailure() << "wmetad did not start:\n"
+                                           << ReadFile(log_);
+    }
+    if (auto at = line.find("http 127.0.0.1:"); at != std::string::npos) {
+      http_port_ = std::stoi(line.substr(at + 15));
+    }
+    if (auto at = line.find("tcp "); at != std::string::npos) {
+      tcp_ = line.substr(at + 4, line.find_first_of(", ", at + 4) - at - 4);
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  int Stop(int signal) {
+    int code = child_->Kill(signal);
+    child_.reset();
+    return code;
+  }
+
+  // The wmeta CLI against this daemon's socket.
+  RunResult Cli(std::vector<std::string> args, const std::string& input = {}) {
+    args.insert(args.begin(), {WMETA_CLI, "--socket", socket_});
+    return testing::Run(args, input);
+  }
+
+  std::vector<std::string> CliArgs(std::vector<std::string> args) const {
+    args.insert(args.begin(), {WMETA_CLI, "--socket", socket_});
+    return args;
+  }
+
+  const std::string& data() const { return data_; }
+  const std::string& socket() const { return socket_; }
+  const std::string& tcp() const { return tcp_; }
+  int http_port() const { return http_port_; }
+  std::string log() const { return ReadFile(log_); }
+
+ private:
+  std::string data_;
+  std::string socket_;
+  std::string log_;
+  std::vector<std::string> extra_;
+  std::unique_ptr<testing::Child> child_;
+  int http_port_ = 0;
+  std::string tcp_;
+};
+
+int ConnectUnix(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", path.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
+      0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int ConnectTcp(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
+      0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Reads whatever arrives until the peer closes, `deadline`, or `done` says
+// what came is enough.
+std::string ReadToEnd(
+    int fd, Clock::time_point deadline,
+    const std::function<bool(const std::string&)>& done = nullptr) {
+  std::string out;
+  while (!done || !done(out)) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - Clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    char buffer[65536];
+    ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+// A hand-driven protocol client: sends any bytes, reads frames.
+class RawClient {
+ public:
+  explicit RawClient(int fd) : fd_(fd) {}
+  ~RawClient() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+
+  void Send(std::span<const uint8_t> bytes) {
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+      ssize_t n =
+          ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return;  // the server may close first: tests read why
+      sent += static_cast<size_t>(n);
+    }
+  }
+  void Send(std::string_view bytes) {
+    Send(std::span(reinterpret_cast<const uint8_t*>(bytes.data()),
+                   bytes.size()));
+  }
+
+  void Hello(uint32_t version = wire::kProtocolVersion,
+             const std::string& token = {}) {
+    auto& fbb = builder_.fbb();
+    auto body = fbw::CreateHelloDirect(
+        fbb, version, token.empty() ? nullptr : token.c_str(), "wmetad_test");
+    Send(builder_.Finish(0, fbw::Body::Hello, body.Union()));
+  }
+
+  // The next frame, verified; nullopt when the connection closed (or nothing
+  // came before the deadline).
+  std::optional<std::vector<uint8_t>> Next(
+      Clock::time_point deadline = In(std::chrono::seconds(30))) {
+    while (true) {
+      if (pending_.size() >= 4) {
+        uint32_t length =
+            wire::FrameLength(std::span<const uint8_t, 4>(pending_.data(), 4));
+        if (pending_.size() >= 4 + size_t{length}) {
+          std::vector<uint8_t> frame(pending_.begin(),
+                                     pending_.begin() + 4 + length);
+          pending_.erase(pending_.begin(), pending_.begin() + 4 + length);
+          return frame;
+        }
+      }
+      std::string more = ReadToEnd(
+          fd_, deadline, [](const std::string& got) { return !got.empty(); });
+      if (more.empty()) return std::nullopt;
+      pending_.insert(pending_.end(), more.begin(), more.end());
+    }
+  }
+
+  // True when the server closed the connection (after any frames).
+  bool Closed(Clock::time_point deadline = In(std::chrono::seconds(30))) {
+    while (Next(deadline)) {
+    }
+    char byte;
+    return ::recv(fd_, &byte, 1, MSG_DONTWAIT) == 0;
+  }
+
+  wire::FrameBuilder& builder() { return builder_; }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+  std::vector<uint8_t> pending_;
+  wire::FrameBuilder builder_;
+};
+
+const fbw::Frame* FrameOf(const std::vector<uint8_t>& bytes) {
+  auto frame = wire::VerifyFrame(bytes);
+  return frame ? *frame : nullptr;
+}
+
+// The error code name an Error frame carries, or "" for another frame.
+std::string ErrorIn(const std::optional<std::vector<uint8_t>>& bytes) {
+  if (!bytes) return "(closed)";
+  const fbw::Frame* frame = FrameOf(*bytes);
+  if (frame == nullptr || frame->body_type() != fbw::Body::Error) return "";
+  return std::string(
+      ErrorCodeName(wire::ToError(*frame->body_as_Error()).code));
+}
+
+class WmetadTest : public ::testing::Test {
+ protected:
+  testing::TempDir dir_;
+};
+
+TEST_F(WmetadTest, PushedEventsReachSubscribersOverTheSocket) {
+  Daemon daemon(dir_);
+  ASSERT_TRUE(daemon.Start());
+  testing::Child watch(daemon.CliArgs({"watch", "--json", "--limit", "3"}));
+  auto first = watch.ReadLine(In(std::chrono::seconds(30)));
+  ASSERT_TRUE(first) << daemon.log();
+  EXPECT_EQ(*first, R"({"snapshot_end":0})");
+
+  RunResult push = daemon.Cli(
+      {"push"},
+      ContainerJson("c1", "web") + ContainerJson("c2", "db") +
+          R"({"source":"runtime","type":"unset","entity":{"kind":"container","id":"c1"}})"
+          "\n");
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  EXPECT_EQ(push.out,
+            "appended 3 events at offsets 1..3 (durability sync: on disk)\n");
+
+  std::vector<std::pair<int64_t, std::string>> seen;
+  for (int i = 0; i < 3; ++i) {
+    auto line = watch.ReadLine(In(std::chrono::seconds(30)));
+    ASSERT_TRUE(line) << daemon.log();
+    auto event = bj::parse(*line);
+    seen.emplace_back(
+        event.at("offset").as_int64(),
+        std::string(event.at("type").as_string()) + " " +
+            std::string(event.at("event").at("entity").at("id").as_string()));
+  }
+  EXPECT_EQ(seen, (std::vector<std::pair<int64_t, std::string>>{
+                      {1, "set c1"}, {2, "set c2"}, {3, "unset c1"}}));
+  EXPECT_EQ(watch.Wait(), 0);
+}
+
+TEST_F(WmetadTest, EveryCommandAnswersTheSameThroughTheDaemon) {
+  Daemon daemon(dir_);
+  ASSERT_TRUE(daemon.Start());
+  std::string events =
+      ContainerJson("c1", "web") + ContainerJson("c2", "db") +
+      R"({"source":"node_orchestrator","entity":{"kind":"kubernetes_pod","id":"p1","name":"web-0","namespace":"default","labels":{"app":"web"}}})"
+      "\n" +
+      R"({"source":"runtime","entity":{"kind":"container","id":"c1","name":"web2"}})"
+      "\n" +
+      R"({"source":"runtime","type":"unset","entity":{"kind":"container","id":"c2"}})"
+      "\n";
+  ASSERT_EQ(daemon.Cli({"push"}, events).exit_code, 0);
+
+  const std::vector<std::vector<std::string>> commands{
+      {"log", "--json"},
+      {"log"},
+      {"list"},
+      {"list", "--json", "--sources"},
+      {"list", "--kind", "kubernetes_pod", "--selector", "app=web"},
+      {"list", "--at", "2", "--json"},
+      {"get", "container/c1", "--json", "--sources"},
+      {"get", "container/c1", "--at", "1"},
+      {"history", "container/c1"},
+      {"history", "container/c2", "--json"},
+      {"diff", "--from", "2", "--to", "5"},
+      {"diff", "--from", "1", "--json"},
+      {"watch", "--json", "--limit", "2"},
+      {"watch", "--from", "1", "--raw", "--json", "--limit", "5"},
+      {"get", "container/missing"},
+      {"history", "container/c1", "--json"},
+  };
+  for (const auto& command : commands) {
+    RunResult remote = daemon.Cli(command);
+    std::vector<std::string> local_args{WMETA_CLI, "--data-dir", daemon.data()};
+    local_args.insert(local_args.end(), command.begin(), command.end());
+    RunResult local = testing::Run(local_args);
+    std::string shown;
+    for (const auto& word : command) shown += word + " ";
+    EXPECT_EQ(remote.exit_code, local.exit_code) << shown << remote.err;
+    EXPECT_EQ(remote.out, local.out) << shown;
+    EXPECT_EQ(remote.err, local.err) << shown;
+  }
+  RunResult stats = daemon.Cli({"stats", "--json"});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  auto json = bj::parse(stats.out);
+  EXPECT_EQ(json.at("records").as_int64(), 5);
+  RunResult verify = daemon.Cli({"verify"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+
+  RunResult checkpoint = daemon.Cli({"checkpoint", "--json"});
+  ASSERT_EQ(checkpoint.exit_code, 0) << checkpoint.err;
+  EXPECT_EQ(bj::parse(checkpoint.out).at("offset").as_int64(), 5);
+  ASSERT_EQ(daemon.Cli({"push"}, ContainerJson("c3", "cache")).exit_code, 0);
+  RunResult retention =
+      daemon.Cli({"retention", "--max-records", "1", "--json"});
+  ASSERT_EQ(retention.exit_code, 0) << retention.err;
+  EXPECT_EQ(bj::parse(retention.out),
+            bj::parse(R"({"old_first_offset":1,"new_first_offset":6,)"
+                      R"("records_removed":5})"));
+  RunResult old = daemon.Cli({"list", "--at", "2"});
+  EXPECT_EQ(old.exit_code, 1);
+  EXPECT_NE(old.err.find("out_of_range"), std::string::npos) << old.err;
+}
+
+TEST_F(WmetadTest, AResumingClientGetsEveryEventOnceInOrderAcrossAKill9) {
+  Daemon daemon(dir_);
+  ASSERT_TRUE(daemon.Start());
+
+  // Acknowledged pushes, 10 events each, until the daemon dies under them.
+  std::atomic<int> acknowledged{0};
+  std::atomic<bool> stop{false};
+  auto pusher = [&](int first_batch) {
+    for (int batch = first_batch; !stop; ++batch) {
+      std::string events;
+      for (int i = 0; i < 10; ++i) {
+        events += ContainerJson("c" + std::to_string(batch * 10 + i),
+                                "n" + std::to_string(batch));
+      }
+      if (daemon.Cli({"push"}, events).exit_code != 0) return;
+      acknowledged += 10;
+    }
+  };
+  std::thread first_pusher(pusher, 0);
+
+  // The watcher records raw offsets and ids as they come.
+  std::vector<std::pair<int64_t, std::string>> received;
+  auto follow = [&](uint64_t from, size_t until_count) {
+    testing::Child watch(daemon.CliArgs(
+        {"watch", "--from", std::to_string(from), "--raw", "--json"}));
+    while (received.size() < until_count) {
+      auto line = watch.ReadLine(In(std::chrono::seconds(30)));
+      if (!line) break;
+      auto event = bj::parse(*line);
+      received.emplace_back(
+          event.at("offset").as_int64(),
+          std::string(event.at("event").at("entity").at("id").as_string()));
+    }
+  };
+  follow(1, 200);
+  ASSERT_GE(received.size(), 200u) << daemon.log();
+  EXPECT_EQ(daemon.Stop(SIGKILL), 128 + SIGKILL);
+  stop = true;
+  first_pusher.join();
+  int before_kill = acknowledged;
+  ASSERT_GE(before_kill, 200);
+
+  ASSERT_TRUE(daemon.Start());
+  stop = false;
+  std::thread second_pusher(pusher, 100'000);
+  Eventually([&] { return acknowledged >= before_kill + 100; });
+  stop = true;
+  second_pusher.join();
+  RunResult stats = daemon.Cli({"stats", "--json"});
+  ASSERT_EQ(stats.exit_code, 0);
+  auto last = bj::parse(stats.out).at("last_offset").as_int64();
+  // Every acknowledged push survived (more may have: the one in flight).
+  EXPECT_GE(last, acknowledged.load());
+  follow(static_cast<uint64_t>(received.back().first) + 1,
+         static_cast<size_t>(last));
+
+  ASSERT_EQ(received.size(), static_cast<size_t>(last));
+  for (size_t i = 0; i < received.size(); ++i) {
+    ASSERT_EQ(received[i].first, static_cast<int64_t>(i) + 1);
+  }
+  // The log holds the same records in the same order.
+  RunResult log = daemon.Cli({"log", "--json"});
+  auto lines = Lines(log.out);
+  ASSERT_EQ(lines.size(), received.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(bj::parse(lines[i]).at("entity").at("id").as_string(),
+              received[i].second);
+  }
+}
+
+TEST_F(WmetadTest, AChildProcessAppearsAndDisappears) {
+  Daemon daemon(dir_,
+                {"--collectors", "process", "--process-interval", "100ms"});
+  ASSERT_TRUE(daemon.Start());
+  auto child = std::make_unique<testing::Child>(
+      std::vector<std::string>{"/bin/sleep", "1000"});
+  std::string id = "process/" + std::to_string(child->pid());
+  RunResult got;
+  ASSERT_TRUE(Eventually([&] {
+    got = daemon.Cli({"get", id, "--json"});
+    return got.exit_code == 0;
+  })) << got.err
+      << daemon.log();
+  auto entity = bj::parse(got.out).at("entity");
+  EXPECT_EQ(entity.at("pid").as_int64(), child->pid());
+  EXPECT_EQ(entity.at("ppid").as_int64(), getpid());
+  EXPECT_EQ(entity.at("comm").as_string(), "sleep");
+  EXPECT_EQ(entity.at("cmdline"), bj::parse(R"(["/bin/sleep","1000"])"));
+  EXPECT_EQ(got.out.find("process_collector") != std::string::npos, true);
+
+  child.reset();  // killed and reaped
+  ASSERT_TRUE(Eventually([&] {
+    got = daemon.Cli({"get", id});
+    return got.exit_code != 0;
+  })) << daemon.log();
+  EXPECT_NE(got.err.find("not_found"), std::string::npos) << got.err;
+  RunResult history = daemon.Cli({"history", id, "--json"});
+  auto entries = Lines(history.out);
+  ASSERT_EQ(entries.size(), 2u) << history.out;
+  EXPECT_NE(entries[1].find("\"unset\""), std::string::npos) << entries[1];
+
+  std::string health = daemon.Cli({"stats"}).out;
+  EXPECT_NE(health.find("collector process: running"), std::string::npos)
+      << health;
+}
+
+TEST_F(WmetadTest, BadFramesGetAnErrorAndACloseAndHurtNobody) {
+  Daemon daemon(dir_, {"--config", dir_.Sub("config.json")});
+  std::ofstream(dir_.Sub("config.json")) << R"({"max_frame":"64KiB"})";
+  ASSERT_TRUE(daemon.Start());
+  auto connect = [&] { return RawClient(ConnectUnix(daemon.socket())); };
+
+  {
+    RawClient garbage = connect();
+    garbage.Send(std::string("\x10\x00\x00\x00this is no frame", 20));
+    EXPECT_EQ(ErrorIn(garbage.Next()), "corruption");
+    EXPECT_TRUE(garbage.Closed());
+  }
+  {
+    RawClient huge = connect();
+    huge.Send(std::string("\x01\x00\x01\x00", 4));  // 64 KiB + 1
+    EXPECT_EQ(ErrorIn(huge.Next()), "invalid_argument");
+    EXPECT_TRUE(huge.Closed());
+  }
+  {
+    RawClient zero = connect();
+    zero.Send(std::string("\x00\x00\x00\x00", 4));
+    EXPECT_EQ(ErrorIn(zero.Next()), "invalid_argument");
+    EXPECT_TRUE(zero.Closed());
+  }
+  {
+    RawClient future = connect();
+    future.Hello(wire::kProtocolVersion + 1);
+    EXPECT_EQ(ErrorIn(future.Next()), "unsupported_format");
+    EXPECT_TRUE(future.Closed());
+  }
+  {
+    RawClient eager = connect();
+    auto& fbb = eager.builder().fbb();
+    auto body = fbw::CreateStatsRequest(fbb);
+    eager.Send(
+        eager.builder().Finish(1, fbw::Body::StatsRequest, body.Union()));
+    EXPECT_EQ(ErrorIn(eager.Next()), "invalid_argument");
+    EXPECT_TRUE(eager.Closed());
+  }
+  {
+    // A frame cut short, then silence: the handshake times out or the
+    // close ends it; either way nothing is appended and nobody waits.
+    RawClient cut = connect();
+    cut.Send(std::string("\x40\x00\x00\x00\x01\x02", 6));
+  }
+  auto welcome = [](RawClient& client) {
+    client.Hello();
+    auto reply = client.Next();
+    return reply && FrameOf(*reply)->body_type() == fbw::Body::Welcome;
+  };
+  auto push_record = [](RawClient& client, uint64_t request,
+                        const std::vector<uint8_t>& record) {
+    auto& fbb = client.builder().fbb();
+    fbb.ForceVectorAlignment(record.size(), 1, 8);
+    auto bytes = fbw::CreateRecordBytesDirect(fbb, &record);
+    std::vector<flatbuffers::Offset<fbw::RecordBytes>> records{bytes};
+    auto body = fbw::CreatePushRequestDirect(fbb, &records);
+    client.Send(
+        client.builder().Finish(request, fbw::Body::PushRequest, body.Union()));
+  };
+  {
+    // A push whose record is not one fails the frame's verification.
+    RawClient client = connect();
+    ASSERT_TRUE(welcome(client));
+    push_record(client, 7, std::vector<uint8_t>(64, 0xab));
+    EXPECT_EQ(ErrorIn(client.Next()), "corruption");
+    EXPECT_TRUE(client.Closed());
+  }
+  {
+    // A well-formed record with text that is not UTF-8: refused, nothing
+    // appended, and the connection still serves.
+    RawClient client = connect();
+    ASSERT_TRUE(welcome(client));
+    Event bad = testing::ContainerEvent("c1", "\xff\xfeweb");
+    auto bytes = bad.view().bytes();
+    push_record(client, 7, std::vector<uint8_t>(bytes.begin(), bytes.end()));
+    auto reply = client.Next();
+    EXPECT_EQ(ErrorIn(reply), "invalid_argument");
+    EXPECT_EQ(FrameOf(*reply)->request(), 7u);
+    auto& fbb = client.builder().fbb();
+    auto stats = fbw::CreateStatsRequest(fbb);
+    client.Send(
+        client.builder().Finish(8, fbw::Body::StatsRequest, stats.Union()));
+    auto answer = client.Next();
+    ASSERT_TRUE(answer);
+    ASSERT_EQ(FrameOf(*answer)->body_type(), fbw::Body::StatsReply);
+    EXPECT_EQ(FrameOf(*answer)->request(), 8u);
+    EXPECT_EQ(FrameOf(*answer)->body_as_StatsReply()->record_count(), 0u);
+  }
+  // After all of it the daemon serves as before.
+  RunResult push = daemon.Cli({"push"}, ContainerJson("c1", "web"));
+  EXPECT_EQ(push.exit_code, 0) << push.err << daemon.log();
+  EXPECT_EQ(daemon.Cli({"list"}).exit_code, 0);
+}
+
+TEST_F(WmetadTest, AClientThatStopsReadingBlocksNobodyAndIsDropped) {
+  std::ofstream(dir_.Sub("config.json")) << R"({"client_send_timeout":"1s"})";
+  Daemon daemon(dir_, {"--config", dir_.Sub("config.json")});
+  ASSERT_TRUE(daemon.Start());
+
+  RawClient stalled(ConnectUnix(daemon.socket()));
+  int small = 4096;
+  ::setsockopt(stalled.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  stalled.Hello();
+  ASSERT_TRUE(stalled.Next());
+  auto& fbb = stalled.builder().fbb();
+  auto subscribe = fbw::CreateSubscribeRequest(fbb, fbw::StartFrom::offset, 1);
+  stalled.Send(stalled.builder().Finish(1, fbw::Body::SubscribeRequest,
+                                        subscribe.Union()));
+
+  // A healthy subscriber, read as fast as it writes.
+  testing::Child healthy(
+      daemon.CliArgs({"watch", "--from", "1", "--raw", "--json"}));
+  std::vector<int64_t> offsets;
+  std::thread reader([&] {
+    while (offsets.size() < 3000) {
+      auto line = healthy.ReadLine(In(std::chrono::seconds(30)));
+      if (!line) return;
+      offsets.push_back(bj::parse(*line).at("offset").as_int64());
+    }
+  });
+  // ~3 MB of events: far more than the stalled client's socket can hold.
+  std::string padding(1000, 'x');
+  auto start = Clock::now();
+  for (int batch = 0; batch < 30; ++batch) {
+    std::string events;
+    for (int i = 0; i < 100; ++i) {
+      events += R"({"source":"runtime","entity":{"kind":"container","id":"c)" +
+                std::to_string(batch * 100 + i) + R"(","name":")" + padding +
+                R"("}})" + "\n";
+    }
+    RunResult push = daemon.Cli({"push"}, events);
+    if (push.exit_code != 0) {
+      ADD_FAILURE() << push.err;
+      break;
+    }
+  }
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(20));
+  reader.join();
+  ASSERT_EQ(offsets.size(), 3000u);
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    ASSERT_EQ(offsets[i], static_cast<int64_t>(i) + 1);
+  }
+
+  // The stalled client is disconnected; what it got before is in order.
+  EXPECT_TRUE(Eventually([&] {
+    return daemon.log().find("took none of its replies") != std::string::npos;
+  })) << daemon.log();
+  uint64_t expected = 1;
+  while (auto frame = stalled.Next()) {
+    const fbw::Frame* f = FrameOf(*frame);
+    ASSERT_NE(f, nullptr);
+    if (f->body_type() != fbw::Body::Bundle) continue;
+    for (const fbw::Message* m : *f->body_as_Bundle()->messages()) {
+      if (m->type() == fbw::MessageType::event) {
+        ASSERT_EQ(m->offset(), expected++);
+      }
+    }
+  }
+  EXPECT_LT(expected, 3001u);
+}
+
+TEST_F(WmetadTest, TokensGuardTcpAndHttp) {
+  RunResult open =
+      testing::Run({WMETAD, "--data-dir", dir_.Sub("a"), "--tcp", "0.0.0.0:0",
+                    "--http", "", "--collectors", ""});
+  EXPECT_EQ(open.exit_code, 1);
+  EXPECT_NE(open.err.find("token"), std::string::npos) << open.err;
+  RunResult http = testing::Run({WMETAD, "--data-dir", dir_.Sub("b"), "--http",
+                                 "0.0.0.0:0", "--collectors", ""});
+  EXPECT_EQ(http.exit_code, 1);
+  EXPECT_NE(http.err.find("token"), std::string::npos) << http.err;
+
+  Daemon daemon(dir_, {"--tcp", "127.0.0.1:0", "--token", "s3cret"});
+  ASSERT_TRUE(daemon.Start());
+  ASSERT_FALSE(daemon.tcp().empty()) << daemon.log();
+  RunResult anonymous =
+      testing::Run({WMETA_CLI, "--tcp", daemon.tcp(), "stats"});
+  EXPECT_EQ(anonymous.exit_code, 1);
+  EXPECT_NE(anonymous.err.find("permission_denied"), std::string::npos)
+      << anonymous.err;
+  RunResult wrong = testing::Run(
+      {WMETA_CLI, "--tcp", daemon.tcp(), "--token", "s3cre", "stats"});
+  EXPECT_EQ(wrong.exit_code, 1);
+  RunResult right = testing::Run(
+      {WMETA_CLI, "--tcp", daemon.tcp(), "--token", "s3cret", "push"},
+      ContainerJson("c1", "web"));
+  EXPECT_EQ(right.exit_code, 0) << right.err;
+  // The unix socket is guarded by its file mode instead.
+  EXPECT_EQ(daemon.Cli({"get", "container/c1"}).exit_code, 0);
+  EXPECT_EQ(std::filesystem::status(daemon.socket()).permissions() &
+                std::filesystem::perms::all,
+            std::filesystem::perms(0660));
+
+  auto get = [&](const std::string& path, const std::string& auth) {
+    int fd = ConnectTcp(daemon.http_port());
+    std::string request = "GET " + path + " HTTP/1.1\r\nHost: x\r\n" + auth +
+                          "Connection: close\r\n\r\n";
+    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    std::string response = ReadToEnd(fd, In(std::chrono::seconds(30)));
+    ::close(fd);
+    return response;
+  };
+  EXPECT_TRUE(get("/v1/entities", "").starts_with("HTTP/1.1 401"));
+  EXPECT_TRUE(get("/v1/entities", "Authorization: Bearer nope\r\n")
+                  .starts_with("HTTP/1.1 401"));
+  std::string ok = get("/v1/entities", "Authorization: Bearer s3cret\r\n");
+  EXPECT_TRUE(ok.starts_with("HTTP/1.1 200")) << ok;
+  EXPECT_NE(ok.find("\"c1\""), std::string::npos) << ok;
+}
+
+// The body of an HTTP response (de-chunked when chunked).
+std::string BodyOf(const std::string& response) {
+  auto at = response.find("\r\n\r\n");
+  if (at == std::string::npos) return "";
+  std::string body = response.substr(at + 4);
+  if (response.substr(0, at).find("chunked") == std::string::npos) return body;
+  std::string out;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    auto end = body.find("\r\n", pos);
+    if (end == std::string::npos) break;
+    size_t size = std::stoul(body.substr(pos, end - pos), nullptr, 16);
+    if (size == 0) break;
+    out += body.substr(end + 2, size);
+    pos = end + 2 + size + 2;
+  }
+  return out;
+}
+
+TEST_F(WmetadTest, HttpServesHealthMetricsEntitiesHistoryAndEvents) {
+  Daemon daemon(dir_, {"--collectors", "process"});
+  ASSERT_TRUE(daemon.Start());
+  ASSERT_EQ(daemon
+                .Cli({"push"}, ContainerJson("c1", "web") +
+                                   ContainerJson("c1", "web2") +
+                                   ContainerJson("c2", "db"))
+                .exit_code,
+            0);
+  auto get = [&](const std::string& path,
+                 std::function<bool(const std::string&)> done = nullptr) {
+    int fd = ConnectTcp(daemon.http_port());
+    std::string request =
+        "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    std::string response = ReadToEnd(fd, In(std::chrono::seconds(30)), done);
+    ::close(fd);
+    return response;
+  };
+
+  std::string health = get("/healthz");
+  ASSERT_TRUE(health.starts_with("HTTP/1.1 200")) << health;
+  auto health_json = bj::parse(BodyOf(health));
+  EXPECT_EQ(health_json.at("healthy").as_bool(), true);
+  EXPECT_EQ(health_json.at("collectors").at("process").at("state").as_string(),
+            "running");
+
+  std::string metrics = BodyOf(get("/metrics"));
+  EXPECT_NE(metrics.find("wmeta_records_appended_total{kind=\"container\","
+                         "source=\"runtime\",type=\"set\"} 3"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("wmeta_append_seconds_bucket{le=\"+Inf\"}"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("wmeta_collector_pulls_total{collector=\"process\"}"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("wmeta_log_bytes "), std::string::npos);
+
+  auto list = bj::parse(BodyOf(get("/v1/entities?kind=container&search=c1")));
+  EXPECT_GE(list.at("offset").as_int64(), 3);
+  ASSERT_EQ(list.at("entities").as_array().size(), 1u) << list;
+  EXPECT_EQ(list.at("entities").at(0).at("entity").at("name").as_string(),
+            "web2");
+  auto one = bj::parse(BodyOf(get("/v1/entities/container/c2")));
+  EXPECT_EQ(one.at("entity").at("name").as_string(), "db");
+  std::string missing = get("/v1/entities/container/nope");
+  EXPECT_TRUE(missing.starts_with("HTTP/1.1 404")) << missing;
+  EXPECT_TRUE(get("/v1/entities/nokind/x").starts_with("HTTP/1.1 400"));
+  EXPECT_TRUE(get("/nowhere").starts_with("HTTP/1.1 404"));
+  auto history = bj::parse(BodyOf(get("/v1/history/container/c1")));
+  ASSERT_EQ(history.at("entries").as_array().size(), 2u) << history;
+
+  // A stream: the first lines arrive while it stays open.
+  std::string stream = get("/v1/events?from=1&raw=true&kind=container",
+                           [](const std::string& got) {
+                             return got.find("\"db\"") != std::string::npos;
+                           });
+  ASSERT_TRUE(stream.starts_with("HTTP/1.1 200")) << stream;
+  std::vector<std::string> names;
+  for (const std::string& line : Lines(BodyOf(stream))) {
+    auto message = bj::parse(line);
+    if (message.as_object().contains("event")) {
+      names.emplace_back(
+          message.at("event").at("entity").at("name").as_string());
+    }
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"web", "web2", "db"}));
+}
+
+TEST_F(WmetadTest, GracefulShutdownCheckpointsAndExitsZero) {
+  Daemon daemon(dir_);
+  ASSERT_TRUE(daemon.Start());
+  ASSERT_EQ(
+      daemon
+          .Cli({"push"}, ContainerJson("c1", "web") + ContainerJson("c2", "db"))
+          .exit_code,
+      0);
+  testing::Child watch(daemon.CliArgs({"watch", "--from", "latest"}));
+  EXPECT_EQ(daemon.Stop(SIGTERM), 0) << daemon.log();
+  // The watcher is told the daemon went away.
+  EXPECT_EQ(watch.Wait(), 1);
+  std::vector<std::string> checkpoints;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(daemon.data() + "/checkpoints")) {
+    checkpoints.push_back(entry.path().filename());
+  }
+  EXPECT_EQ(checkpoints,
+            std::vector<std::string>{"view-00000000000000000002.wcp"});
+  EXPECT_FALSE(std::filesystem::exists(daemon.socket()));
+
+  // It opens from there, and again serves what it had.
+  ASSERT_TRUE(daemon.Start());
+  EXPECT_NE(daemon.log().find("2 records, view at offset 2"), std::string::npos)
+      << daemon.log();
+  EXPECT_EQ(daemon.Cli({"get", "container/c2"}).exit_code, 0);
+  EXPECT_EQ(daemon.Stop(SIGINT), 0);
+}
+
+}  // namespace
+}  // namespace wmeta
