@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The main job, until wmetad exists: build, then push a node's worth of sample events to
-# the default data dir (or $WMETA_DATA_DIR) and show the log, the merged view, one
-# container's history, a verify and the store's stats. Running it again appends only what
-# changed (nothing, the second time).
+# The main job: installs what is missing, builds, and runs wmetad in the foreground on the
+# default data dir ($WMETA_DATA_DIR, else /var/lib/wmeta for root, else
+# ~/.local/state/wmeta) with the process collector, its socket in the data dir and HTTP on
+# 127.0.0.1:7170. Ctrl-C (or SIGTERM) stops it cleanly. Extra arguments go to wmetad.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
-wmeta=build/tools/wmeta
-"$wmeta" push tools/samples/node_events.ndjson
-"$wmeta" log --since 1h
-"$wmeta" list --sources
-"$wmeta" history container/3f2a9c1e
-"$wmeta" verify
-"$wmeta" stats
+cat >&2 <<'HINT'
+wmetad starting. From another terminal:
+  build/tools/wmeta list --kind process        # the merged view (read from the data dir)
+  build/tools/wmeta watch                      # follow changes live; Ctrl-C ends it
+  curl -s localhost:7170/healthz; curl -s localhost:7170/metrics
+  build/tools/wmeta push tools/samples/node_events.ndjson   # writes go through wmetad
+HINT
+exec build/tools/wmetad "$@"

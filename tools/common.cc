@@ -42,9 +42,16 @@ Result<std::unique_ptr<Backend>> OpenBackend(const GlobalOptions& global,
   options.log.read_only = read_only;
   WMETA_ASSIGN_OR_RETURN(options.log.durability,
                          log::Durability::Parse(global.durability));
-  WMETA_ASSIGN_OR_RETURN(auto store,
-                         store::Store::Open(global.data_dir, options));
-  return NewLocalBackend(std::move(store), global.data_dir, global.durability);
+  auto store = store::Store::Open(global.data_dir, options);
+  if (!store && store.error().code == ErrorCode::kBusy) {
+    // The data dir's writer is most likely its wmetad: writes go through it
+    // rather than fail.
+    GlobalOptions through = global;
+    through.socket = global.data_dir + "/wmetad.sock";
+    if (auto daemon = OpenBackend(through, read_only)) return daemon;
+  }
+  if (!store) return std::unexpected(store.error());
+  return NewLocalBackend(std::move(*store), global.data_dir, global.durability);
 }
 
 std::string_view Trim(std::string_view s) {

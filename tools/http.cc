@@ -125,13 +125,12 @@ http::status StatusOf(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidArgument:
     case ErrorCode::kStoreMismatch:
+    case ErrorCode::kFutureOffset:
       return http::status::bad_request;
     case ErrorCode::kNotFound:
       return http::status::not_found;
     case ErrorCode::kOutOfRange:
       return http::status::gone;
-    case ErrorCode::kFutureOffset:
-      return http::status::range_not_satisfiable;
     case ErrorCode::kPermissionDenied:
       return http::status::unauthorized;
     case ErrorCode::kUnavailable:

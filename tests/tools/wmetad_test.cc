@@ -70,9 +70,13 @@ bool Eventually(F condition,
 // its log in a file (shown when a test fails).
 class Daemon {
  public:
-  Daemon(const testing::TempDir& dir, std::vector<std::string> extra = {})
+  // The socket is beside the data dir, or in it (wmetad's default) with
+  // `default_socket`.
+  Daemon(const testing::TempDir& dir, std::vector<std::string> extra = {},
+         bool default_socket = false)
       : data_(dir.Sub("data")),
-        socket_(dir.Sub("wmetad.sock")),
+        socket_(default_socket ? data_ + "/wmetad.sock"
+                               : dir.Sub("wmetad.sock")),
         log_(dir.Sub("wmetad.log")),
         extra_(std::move(extra)) {}
 
@@ -775,6 +779,21 @@ TEST_F(WmetadTest, HttpServesHealthMetricsEntitiesHistoryAndEvents) {
     }
   }
   EXPECT_EQ(names, (std::vector<std::string>{"web", "web2", "db"}));
+}
+
+TEST_F(WmetadTest, WritesToItsDataDirGoThroughIt) {
+  Daemon daemon(dir_, {}, /*default_socket=*/true);
+  ASSERT_TRUE(daemon.Start());
+  auto on_dir = [&](std::vector<std::string> args, const std::string& input) {
+    args.insert(args.begin(), {WMETA_CLI, "--data-dir", daemon.data()});
+    return testing::Run(args, input);
+  };
+  RunResult push = on_dir({"push"}, ContainerJson("c1", "web"));
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  EXPECT_EQ(push.out,
+            "appended 1 event at offsets 1..1 (durability sync: on disk)\n");
+  EXPECT_EQ(on_dir({"checkpoint", "--json"}, "").exit_code, 0);
+  EXPECT_EQ(daemon.Cli({"get", "container/c1"}).exit_code, 0);
 }
 
 TEST_F(WmetadTest, GracefulShutdownCheckpointsAndExitsZero) {
