@@ -7,6 +7,7 @@
 #include <array>
 #include <boost/json.hpp>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -518,6 +519,88 @@ Result<bj::object> JsonCodec::Impl::EntityOut(const EventView& event) {
 Result<std::string> JsonCodec::EntityToJson(const EventView& event) {
   WMETA_ASSIGN_OR_RETURN(bj::object entity, impl_->EntityOut(event));
   return Serialize(entity);
+}
+
+namespace {
+
+// Paths are built only for an error: the walk runs on every pushed record.
+Status CheckTable(const reflection::Object& object,
+                  const flatbuffers::Table& table, const std::string& path);
+
+Status BadText(const std::string& path) {
+  return Invalid(path + ": text that is not valid UTF-8");
+}
+
+Status BadNumber(const std::string& path) {
+  return Invalid(path + ": a number JSON cannot show (NaN or infinite)");
+}
+
+Status CheckVector(const reflection::Field& field,
+                   const flatbuffers::VectorOfAny& vector,
+                   const std::string& at) {
+  reflection::BaseType element = field.type()->element();
+  auto item = [&](size_t i) { return at + "[" + std::to_string(i) + "]"; };
+  for (size_t i = 0; i < vector.size(); ++i) {
+    if (element == reflection::String) {
+      const auto* text =
+          flatbuffers::GetAnyVectorElemPointer<const flatbuffers::String>(
+              &vector, i);
+      if (!IsValidUtf8(text->string_view())) return BadText(item(i));
+    } else if (element == reflection::Obj) {
+      WMETA_RETURN_IF_ERROR(CheckTable(
+          FieldTable(field),
+          *flatbuffers::GetAnyVectorElemPointer<const flatbuffers::Table>(
+              &vector, i),
+          item(i)));
+    } else if (flatbuffers::IsFloat(element) &&
+               !std::isfinite(
+                   flatbuffers::GetAnyVectorElemF(&vector, element, i))) {
+      return BadNumber(item(i));
+    }
+  }
+  return {};
+}
+
+Status CheckTable(const reflection::Object& object,
+                  const flatbuffers::Table& table, const std::string& path) {
+  for (const reflection::Field* field : *object.fields()) {
+    if (table.GetAddressOf(field->offset()) == nullptr) continue;
+    auto at = [&] { return Join(path, field->name()->string_view()); };
+    reflection::BaseType type = field->type()->base_type();
+    if (flatbuffers::IsFloat(type)) {
+      if (!std::isfinite(flatbuffers::GetAnyFieldF(table, *field))) {
+        return BadNumber(at());
+      }
+    } else if (type == reflection::String) {
+      if (!IsValidUtf8(flatbuffers::GetFieldS(table, *field)->string_view())) {
+        return BadText(at());
+      }
+    } else if (type == reflection::Obj) {
+      // Nested tables are few; their path is built as they are entered.
+      WMETA_RETURN_IF_ERROR(CheckTable(
+          FieldTable(*field), *flatbuffers::GetFieldT(table, *field), at()));
+    } else if (type == reflection::Vector) {
+      const auto& vector = *flatbuffers::GetFieldAnyV(table, *field);
+      if (field->type()->element() == reflection::String ||
+          field->type()->element() == reflection::Obj ||
+          flatbuffers::IsFloat(field->type()->element())) {
+        WMETA_RETURN_IF_ERROR(CheckVector(*field, vector, at()));
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Status CheckShowable(const EventView& event) {
+  if (!IsValidUtf8(event.source())) {
+    return Invalid("source: text that is not valid UTF-8");
+  }
+  return CheckTable(
+      EntityTable(event.kind()),
+      *static_cast<const flatbuffers::Table*>(event.record().entity()),
+      "entity");
 }
 
 Result<std::string> JsonCodec::EventToJson(const EventView& event) {

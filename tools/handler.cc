@@ -151,7 +151,6 @@ bool Handler::Fail(uint64_t request, const Error& error, FrameSink& out) {
 
 bool Handler::Push(uint64_t request, const fbw::PushRequest& push,
                    FrameSink& out) {
-  thread_local JsonCodec codec;
   std::vector<Event> events;
   if (push.events() != nullptr) {
     events.reserve(push.events()->size());
@@ -167,7 +166,7 @@ bool Handler::Push(uint64_t request, const fbw::PushRequest& push,
       }
       // What the store keeps must show as JSON (history, diffs, HTTP): text
       // that is not UTF-8 is refused here, where the producer hears of it.
-      if (auto shown = codec.EventToJson(event->view()); !shown) {
+      if (Status shown = CheckShowable(event->view()); !shown) {
         return Fail(request,
                     {ErrorCode::kInvalidArgument,
                      "event " + std::to_string(i) + " of the batch: " +

@@ -5,6 +5,8 @@
 #include <boost/json.hpp>
 #include <limits>
 
+#include "events.h"
+
 namespace wmeta {
 namespace {
 
@@ -275,6 +277,48 @@ TEST_F(JsonTest, RejectsWhatJsonCannotShow) {
   json = codec_.EventToJson(bad_source->view());
   ASSERT_FALSE(json);
   EXPECT_EQ(json.error().code, ErrorCode::kInvalidArgument);
+}
+
+// CheckShowable refuses exactly what EventToJson would, and says where.
+TEST_F(JsonTest, CheckShowableFindsWhatJsonCannotShow) {
+  EventBuilder b;
+  auto check = [&](Result<Event> event) -> std::string {
+    EXPECT_TRUE(event);
+    Status status = CheckShowable(event->view());
+    EXPECT_EQ(status.has_value(), codec_.EventToJson(event->view()).has_value());
+    return status ? "ok" : status.error().message;
+  };
+  EXPECT_EQ(check(testing::ContainerFrom(
+                "runtime", "c",
+                R"("name":"wéb","labels":{"app":"ünï"},"resources":{"cpu_limit":1.5},)"
+                R"("ports":[{"name":"http","port":80}])")),
+            "ok");
+  EXPECT_EQ(check(b.Finish("s", EventType::kSet,
+                           fb::CreateContainerDirect(b.fbb(), "c", "bad\xff"))),
+            "entity.name: text that is not valid UTF-8");
+  EXPECT_EQ(check(b.Finish("s\xc0\xaf", EventType::kSet,
+                           fb::CreateContainerDirect(b.fbb(), "c"))),
+            "source: text that is not valid UTF-8");
+
+  fb::ContainerResourcesBuilder resources(b.fbb());
+  resources.add_cpu_limit(std::numeric_limits<double>::infinity());
+  auto r = resources.Finish();
+  auto id = b.fbb().CreateString("c");
+  fb::ContainerBuilder c(b.fbb());
+  c.add_id(id);
+  c.add_resources(r);
+  EXPECT_EQ(check(b.Finish("s", EventType::kSet, c.Finish())),
+            "entity.resources.cpu_limit: a number JSON cannot show (NaN or "
+            "infinite)");
+
+  auto pid = b.fbb().CreateString("42");
+  auto args = b.fbb().CreateVectorOfStrings(
+      std::vector<std::string>{"ok", "\xed\xa0\x80"});  // a surrogate
+  fb::ProcessBuilder process(b.fbb());
+  process.add_id(pid);
+  process.add_cmdline(args);
+  EXPECT_EQ(check(b.Finish("s", EventType::kSet, process.Finish())),
+            "entity.cmdline[1]: text that is not valid UTF-8");
 }
 
 TEST_F(JsonTest, RejectsInvalidUtf8OnOutput) {

@@ -54,6 +54,12 @@ class JsonCodec {
   std::unique_ptr<Impl> impl_;
 };
 
+// What EventToJson would refuse, found without rendering (a walk of the
+// entity, about five times cheaper): kInvalidArgument naming the field when
+// text (the source included) is not valid UTF-8, or a double is NaN or
+// infinite. For records from outside, checked before they are kept.
+Status CheckShowable(const EventView& event);
+
 // One difference between two JSON objects.
 struct JsonChange {
   // Dotted path of object keys: "state.running", "labels.app".
