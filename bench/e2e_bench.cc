@@ -195,9 +195,9 @@ void BM_SocketPushToSubscribers(benchmark::State& state) {
         state.SkipWithError("an event was not delivered");
         return;
       }
-      latencies_ms.push_back(std::chrono::duration<double, std::milli>(
-                                 times[i] - sent[i / kBatch])
-                                 .count());
+      latencies_ms.push_back(
+          std::chrono::duration<double, std::milli>(times[i] - sent[i / kBatch])
+              .count());
     }
   }
   std::sort(latencies_ms.begin(), latencies_ms.end());

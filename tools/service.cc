@@ -6,7 +6,10 @@
 #include <boost/json.hpp>
 #include <condition_variable>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -24,6 +27,13 @@ namespace {
 namespace bj = boost::json;
 
 // Where collectors' events go: the store, counted.
+// The metrics follower: every record from now on, as appended.
+store::SubscribeOptions FollowerOptions() {
+  return {.from = store::SubscribeOptions::From::kLatest,
+          .raw = true,
+          .max_bundle = 4096};
+}
+
 class StoreSink final : public collectors::Sink {
  public:
   StoreSink(store::Store& store, Metrics& metrics)
@@ -115,6 +125,7 @@ class ServiceImpl final : public Service, public ServiceState {
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<store::Subscription> follower_;
 
+  std::mutex render_mu_;
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;
@@ -175,11 +186,7 @@ Status ServiceImpl::Init() {
                    .count());
   DeclareMetrics();
 
-  WMETA_ASSIGN_OR_RETURN(
-      follower_,
-      store_->Subscribe({.from = store::SubscribeOptions::From::kLatest,
-                         .raw = true,
-                         .max_bundle = 4096}));
+  WMETA_ASSIGN_OR_RETURN(follower_, store_->Subscribe(FollowerOptions()));
   backend_ = NewLocalBackend(*store_, options_.data_dir,
                              store_options.log.durability.ToString(), this);
   HandlerHooks hooks;
@@ -284,6 +291,8 @@ void ServiceImpl::DeclareMetrics() {
 }
 
 std::string ServiceImpl::RenderMetrics() {
+  // One scrape at a time: each clears and refills the per-subscriber series.
+  std::lock_guard lock(render_mu_);
   auto& m = metrics_;
   if (auto stats = store_->log().GetStats()) {
     m.Set("wmeta_log_bytes", {}, static_cast<double>(stats->bytes_on_disk));
@@ -332,21 +341,40 @@ bool ServiceImpl::WaitStop(std::chrono::steady_clock::duration timeout) {
 }
 
 void ServiceImpl::FollowLoop() {
+  // Sources are named by whoever pushes: past this many, the rest share one
+  // label value, so that a client cannot grow the metrics without bound.
+  constexpr size_t kMaxSourceLabels = 64;
+  std::set<std::string, std::less<>> sources;
   while (!WaitStop(std::chrono::steady_clock::duration::zero())) {
     auto bundle = follower_->Next(std::chrono::steady_clock::now() +
                                   std::chrono::milliseconds(100));
     if (!bundle) {
-      if (bundle.error().code != ErrorCode::kUnavailable) {
-        spdlog::error("metrics follower: {}", bundle.error().ToString());
+      if (bundle.error().code == ErrorCode::kUnavailable) return;  // closing
+      // Behind a retention trim, say: counting goes on from now.
+      spdlog::warn("metrics follower: {}; following from the latest record",
+                   bundle.error().ToString());
+      auto again = store_->Subscribe(FollowerOptions());
+      if (!again) {
+        spdlog::error("metrics follower: {}", again.error().ToString());
+        return;
       }
-      return;
+      follower_ = std::move(*again);
+      continue;
     }
     for (const store::Message& m : *bundle) {
       if (m.type != store::Message::Type::kEvent) continue;
       EventView e = m.event->view();
+      std::string source(e.source());
+      if (!sources.contains(source)) {
+        if (sources.size() < kMaxSourceLabels) {
+          sources.insert(source);
+        } else {
+          source = "(other)";
+        }
+      }
       metrics_.Add("wmeta_records_appended_total",
                    {{"kind", std::string(KindName(e.kind()))},
-                    {"source", std::string(e.source())},
+                    {"source", std::move(source)},
                     {"type", std::string(EventTypeName(e.type()))}});
     }
   }

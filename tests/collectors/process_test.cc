@@ -442,8 +442,8 @@ TEST_F(ProcessTest, AClockStepIsNoReuse) {
   Write("7000/cmdline", std::string("worker\0--busy\0", 14));
   ASSERT_TRUE(Pull());
   EXPECT_THAT(NewEmits(), ElementsAre(ElementsAre("set process/7000")));
-  const fb::Process& p =
-      *sink_.Events().back().view().record().entity_as_Process();
+  std::vector<Event> events = sink_.Events();
+  const fb::Process& p = *events.back().view().record().entity_as_Process();
   EXPECT_EQ(p.creation_time(), CreationTime(300000));
 }
 

@@ -285,14 +285,16 @@ TEST_F(JsonTest, CheckShowableFindsWhatJsonCannotShow) {
   auto check = [&](Result<Event> event) -> std::string {
     EXPECT_TRUE(event);
     Status status = CheckShowable(event->view());
-    EXPECT_EQ(status.has_value(), codec_.EventToJson(event->view()).has_value());
+    EXPECT_EQ(status.has_value(),
+              codec_.EventToJson(event->view()).has_value());
     return status ? "ok" : status.error().message;
   };
-  EXPECT_EQ(check(testing::ContainerFrom(
-                "runtime", "c",
-                R"("name":"wéb","labels":{"app":"ünï"},"resources":{"cpu_limit":1.5},)"
-                R"("ports":[{"name":"http","port":80}])")),
-            "ok");
+  EXPECT_EQ(
+      check(testing::ContainerFrom(
+          "runtime", "c",
+          R"("name":"wéb","labels":{"app":"ünï"},"resources":{"cpu_limit":1.5},)"
+          R"("ports":[{"name":"http","port":80}])")),
+      "ok");
   EXPECT_EQ(check(b.Finish("s", EventType::kSet,
                            fb::CreateContainerDirect(b.fbb(), "c", "bad\xff"))),
             "entity.name: text that is not valid UTF-8");

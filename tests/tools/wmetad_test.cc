@@ -739,7 +739,17 @@ TEST_F(WmetadTest, HttpServesHealthMetricsEntitiesHistoryAndEvents) {
   EXPECT_EQ(health_json.at("collectors").at("process").at("state").as_string(),
             "running");
 
-  std::string metrics = BodyOf(get("/metrics"));
+  testing::Child watch(daemon.CliArgs({"watch", "--from", "latest"}));
+  std::string metrics;
+  ASSERT_TRUE(Eventually([&] {
+    metrics = BodyOf(get("/metrics"));
+    return metrics.find("wmeta_subscribers 1\n") != std::string::npos;
+  })) << metrics;
+  EXPECT_NE(metrics.find("wmeta_subscriber_lag_records{id=\"1\",peer=\"#"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("wmeta_subscriber_catching_up{id=\"1\""),
+            std::string::npos);
   EXPECT_NE(metrics.find("wmeta_records_appended_total{kind=\"container\","
                          "source=\"runtime\",type=\"set\"} 3"),
             std::string::npos)
