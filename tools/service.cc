@@ -197,6 +197,12 @@ Status ServiceImpl::Init() {
   };
   handler_ = std::make_unique<Handler>(*backend_, subscribers_, hooks);
 
+  // Collectors before the listeners, whose threads read their health: the
+  // store and the metrics follower they feed are ready.
+  sink_ = std::make_unique<StoreSink>(*store_, metrics_);
+  WMETA_ASSIGN_OR_RETURN(supervisor_, collectors::Supervisor::Start(
+                                          std::move(collectors), *sink_));
+
   ServerOptions server_options;
   server_options.socket_path = socket_path_;
   server_options.socket_mode = options_.socket_mode;
@@ -208,6 +214,7 @@ Status ServiceImpl::Init() {
                                                 store_->log().store_id()));
   if (!options_.http.empty()) {
     HttpOptions http_options{options_.http, options_.token};
+    http_options.io_timeout = options_.http_io_timeout;
     WMETA_ASSIGN_OR_RETURN(
         http_, HttpServer::Start(http_options, *backend_,
                                  {[this] { return RenderMetrics(); },
@@ -224,10 +231,6 @@ Status ServiceImpl::Init() {
     return MakeError(ErrorCode::kUnavailable,
                      std::string("cannot start a thread: ") + e.what());
   }
-  // Collectors last: everything they feed is ready.
-  sink_ = std::make_unique<StoreSink>(*store_, metrics_);
-  WMETA_ASSIGN_OR_RETURN(supervisor_, collectors::Supervisor::Start(
-                                          std::move(collectors), *sink_));
   spdlog::info("serving on {}{}{}", socket_path_,
                tcp_address().empty() ? "" : ", tcp " + tcp_address(),
                http_address().empty() ? "" : ", http " + http_address());
@@ -304,7 +307,9 @@ std::string ServiceImpl::RenderMetrics() {
   std::map<Kind, size_t> kinds;
   store_->Read([&](const store::View& view) {
     applied = view.applied_offset();
-    view.ForEach([&](const store::EntityPtr& e) { ++kinds[e->id.kind]; });
+    for (Kind kind : kAllKinds) {
+      if (size_t n = view.size(kind); n > 0) kinds[kind] = n;
+    }
   });
   m.Set("wmeta_view_offset", {}, static_cast<double>(applied));
   m.Clear("wmeta_entities");
@@ -463,6 +468,8 @@ Status LoadConfig(const std::string& path, ServiceOptions& options) {
       WMETA_ASSIGN_OR_RETURN(options.process_interval, SpanOf(value, key));
     } else if (key == "client_send_timeout") {
       WMETA_ASSIGN_OR_RETURN(options.client_send_timeout, SpanOf(value, key));
+    } else if (key == "http_io_timeout") {
+      WMETA_ASSIGN_OR_RETURN(options.http_io_timeout, SpanOf(value, key));
     } else if (key == "max_frame") {
       if (!value.is_string()) return bad("a size such as \"16MiB\"");
       WMETA_ASSIGN_OR_RETURN(uint64_t bytes, ParseBytes(value.as_string()));

@@ -36,6 +36,8 @@ struct ServiceOptions {
   std::string token;
   // A client that takes none of its replies for this long is disconnected.
   std::chrono::milliseconds client_send_timeout{60000};
+  // Reading an HTTP request, and writing each part of a response.
+  std::chrono::milliseconds http_io_timeout{30000};
   // The largest protocol frame accepted, in bytes.
   uint32_t max_frame = wire::kDefaultMaxFrame;
   // Names of the collectors to run: process.
@@ -54,10 +56,10 @@ struct ServiceOptions {
 // Reads a JSON configuration file into `options`: its keys are the long flag
 // names of wmetad with '-' as '_' (data_dir, socket, tcp, http, token,
 // collectors, proc_root, process_interval, durability, priorities,
-// client_send_timeout, max_frame, checkpoint_every_records, checkpoint_every,
-// retention_max_age, retention_max_records, retention_max_bytes,
-// retention_every); spans as "5s", sizes as "512MiB". kInvalidArgument, naming
-// the key, for anything else.
+// client_send_timeout, http_io_timeout, max_frame, checkpoint_every_records,
+// checkpoint_every, retention_max_age, retention_max_records,
+// retention_max_bytes, retention_every); spans as "5s", sizes as "512MiB".
+// kInvalidArgument, naming the key, for anything else.
 Status LoadConfig(const std::string& path, ServiceOptions& options);
 
 class Service {

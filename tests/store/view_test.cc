@@ -63,6 +63,9 @@ TEST_F(ViewTest, SetGetUnsetRoundTrip) {  // §10 A1
   ASSERT_TRUE(Set("foo", "process", "123", R"("pid":123)"));
   EXPECT_TRUE(view_.Get({Kind::kProcess, "123"}));
   EXPECT_EQ(view_.applied_offset(), 3u);
+  EXPECT_EQ(view_.size(Kind::kProcess), 1u);
+  EXPECT_EQ(view_.size(Kind::kContainer), 0u);
+  EXPECT_EQ(view_.size(), 1u);
 }
 
 TEST_F(ViewTest, OneSourceReplacesItsLayerWholesale) {  // §10 A2

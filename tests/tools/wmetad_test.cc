@@ -693,6 +693,32 @@ TEST_F(WmetadTest, TokensGuardTcpAndHttp) {
   EXPECT_NE(ok.find("\"c1\""), std::string::npos) << ok;
 }
 
+TEST_F(WmetadTest, HttpClientsThatStallAreCutOff) {
+  std::ofstream(dir_.Sub("config.json")) << R"({"http_io_timeout":"1s"})";
+  Daemon daemon(dir_, {"--config", dir_.Sub("config.json")});
+  ASSERT_TRUE(daemon.Start());
+  // Half a request, then nothing: the connection is closed, not kept.
+  int fd = ConnectTcp(daemon.http_port());
+  std::string half = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+  ::send(fd, half.data(), half.size(), MSG_NOSIGNAL);
+  auto start = Clock::now();
+  std::string got = ReadToEnd(fd, In(std::chrono::seconds(30)));
+  auto took = Clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(900));
+  EXPECT_LT(took, std::chrono::seconds(10));
+  ::close(fd);
+  // The request never completed, so it was never answered.
+  EXPECT_FALSE(got.starts_with("HTTP/1.1 200")) << got;
+  // Others are served meanwhile and after.
+  int other = ConnectTcp(daemon.http_port());
+  std::string request =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ::send(other, request.data(), request.size(), MSG_NOSIGNAL);
+  EXPECT_TRUE(ReadToEnd(other, In(std::chrono::seconds(30)))
+                  .starts_with("HTTP/1.1 200"));
+  ::close(other);
+}
+
 // The body of an HTTP response (de-chunked when chunked).
 std::string BodyOf(const std::string& response) {
   auto at = response.find("\r\n\r\n");

@@ -100,6 +100,8 @@ class View {
   // The offset of the last record folded (0 before any).
   uint64_t applied_offset() const { return applied_offset_; }
   size_t size() const;
+  // The entities of one kind; O(1).
+  size_t size(Kind kind) const { return Entities(kind).size(); }
 
   // kNotFound when the entity is not in the view.
   Result<EntityPtr> Get(const EntityId& id) const;
