@@ -86,6 +86,14 @@ SupervisorOptions FastBackoff() {
   return options;
 }
 
+// A collector whose every run fails at once.
+std::unique_ptr<Collector> AlwaysFailing() {
+  return std::make_unique<FakeCollector>(
+      "failing", [](Reporter&, std::stop_token) -> Status {
+        return MakeError(ErrorCode::kUnavailable, "no source");
+      });
+}
+
 std::unique_ptr<Supervisor> Start(
     std::vector<std::unique_ptr<Collector>> collectors, Sink& sink,
     SupervisorOptions options) {
@@ -172,10 +180,7 @@ TEST(SupervisorTest, AFailingCollectorBacksOffExponentially) {
 TEST(SupervisorTest, ALongEnoughRunResetsTheBackoff) {
   TestSink sink;
   std::vector<std::unique_ptr<Collector>> collectors;
-  collectors.push_back(std::make_unique<FakeCollector>(
-      "failing", [](Reporter&, std::stop_token) -> Status {
-        return MakeError(ErrorCode::kUnavailable, "no source");
-      }));
+  collectors.push_back(AlwaysFailing());
   SupervisorOptions options;
   options.initial_backoff = milliseconds(1);
   options.max_backoff = std::chrono::hours(1);
@@ -269,10 +274,7 @@ TEST(SupervisorTest, DestructionStopsABlockedCollectorPromptly) {
 TEST(SupervisorTest, DestructionInterruptsABackoff) {
   TestSink sink;
   std::vector<std::unique_ptr<Collector>> collectors;
-  collectors.push_back(std::make_unique<FakeCollector>(
-      "failing", [](Reporter&, std::stop_token) -> Status {
-        return MakeError(ErrorCode::kUnavailable, "no source");
-      }));
+  collectors.push_back(AlwaysFailing());
   SupervisorOptions options;
   options.initial_backoff = std::chrono::hours(1);
   auto supervisor = Start(std::move(collectors), sink, options);
