@@ -308,13 +308,9 @@ class RemoteBackend final : public Backend {
     }
     auto body = fbw::CreatePushRequestDirect(b.fbb(), &records);
     WMETA_ASSIGN_OR_RETURN(
-        ReceivedFrame reply,
-        Call(b.Finish(client_->NextRequest(), fbw::Body::PushRequest,
-                      body.Union())));
-    const fbw::PushReply* push = reply.frame->body_as_PushReply();
-    if (push == nullptr) {
-      return std::unexpected(Unexpected(*reply.frame, "PushReply"));
-    }
+        auto reply,
+        Call<fbw::PushReply>(b, fbw::Body::PushRequest, body.Union()));
+    const fbw::PushReply* push = reply.second;
     if (push->durability() != nullptr) durability_ = push->durability()->str();
     store::ApplyResult result;
     result.appended = push->appended();
@@ -363,13 +359,12 @@ class RemoteBackend final : public Backend {
     auto body =
         fbw::CreateGetRequestDirect(b.fbb(), static_cast<fb::Kind>(id.kind),
                                     id.id.c_str(), point, provenance);
-    WMETA_ASSIGN_OR_RETURN(ReceivedFrame reply,
-                           Call(b.Finish(client_->NextRequest(),
-                                         fbw::Body::GetRequest, body.Union())));
-    const fbw::EntitiesReply* entities = reply.frame->body_as_EntitiesReply();
-    if (entities == nullptr || entities->entities() == nullptr ||
-        entities->entities()->size() != 1) {
-      return std::unexpected(Unexpected(*reply.frame, "one entity"));
+    WMETA_ASSIGN_OR_RETURN(
+        auto reply,
+        Call<fbw::EntitiesReply>(b, fbw::Body::GetRequest, body.Union()));
+    const fbw::EntitiesReply* entities = reply.second;
+    if (entities->entities() == nullptr || entities->entities()->size() != 1) {
+      return std::unexpected(Unexpected(*reply.first.frame, "one entity"));
     }
     return protocol::DecodeEntity(entities->entities()->Get(0));
   }
@@ -458,13 +453,9 @@ class RemoteBackend final : public Backend {
     wire::FrameBuilder b;
     auto body = fbw::CreateCheckpointRequest(b.fbb());
     WMETA_ASSIGN_OR_RETURN(
-        ReceivedFrame reply,
-        Call(b.Finish(client_->NextRequest(), fbw::Body::CheckpointRequest,
-                      body.Union())));
-    const fbw::CheckpointReply* info = reply.frame->body_as_CheckpointReply();
-    if (info == nullptr) {
-      return std::unexpected(Unexpected(*reply.frame, "CheckpointReply"));
-    }
+        auto reply, Call<fbw::CheckpointReply>(b, fbw::Body::CheckpointRequest,
+                                               body.Union()));
+    const fbw::CheckpointReply* info = reply.second;
     return store::CheckpointInfo{
         info->offset(), static_cast<size_t>(info->entities()), info->bytes(),
         info->path() != nullptr ? info->path()->str() : ""};
@@ -477,13 +468,9 @@ class RemoteBackend final : public Backend {
         b.fbb(), static_cast<uint64_t>(policy.max_age.count()),
         policy.max_records, policy.max_bytes);
     WMETA_ASSIGN_OR_RETURN(
-        ReceivedFrame reply,
-        Call(b.Finish(client_->NextRequest(), fbw::Body::RetentionRequest,
-                      body.Union())));
-    const fbw::RetentionReply* r = reply.frame->body_as_RetentionReply();
-    if (r == nullptr) {
-      return std::unexpected(Unexpected(*reply.frame, "RetentionReply"));
-    }
+        auto reply, Call<fbw::RetentionReply>(b, fbw::Body::RetentionRequest,
+                                              body.Union()));
+    const fbw::RetentionReply* r = reply.second;
     return store::RetentionResult{r->old_first_offset(), r->new_first_offset(),
                                   r->records_removed()};
   }
@@ -492,13 +479,9 @@ class RemoteBackend final : public Backend {
     wire::FrameBuilder b;
     auto body = fbw::CreateStatsRequest(b.fbb());
     WMETA_ASSIGN_OR_RETURN(
-        ReceivedFrame reply,
-        Call(b.Finish(client_->NextRequest(), fbw::Body::StatsRequest,
-                      body.Union())));
-    const fbw::StatsReply* s = reply.frame->body_as_StatsReply();
-    if (s == nullptr) {
-      return std::unexpected(Unexpected(*reply.frame, "StatsReply"));
-    }
+        auto reply,
+        Call<fbw::StatsReply>(b, fbw::Body::StatsRequest, body.Union()));
+    const fbw::StatsReply* s = reply.second;
     auto str = [](const flatbuffers::String* v) {
       return v != nullptr ? v->str() : std::string();
     };
@@ -532,13 +515,9 @@ class RemoteBackend final : public Backend {
     wire::FrameBuilder b;
     auto body = fbw::CreateVerifyRequest(b.fbb());
     WMETA_ASSIGN_OR_RETURN(
-        ReceivedFrame reply,
-        Call(b.Finish(client_->NextRequest(), fbw::Body::VerifyRequest,
-                      body.Union())));
-    const fbw::VerifyReply* v = reply.frame->body_as_VerifyReply();
-    if (v == nullptr) {
-      return std::unexpected(Unexpected(*reply.frame, "VerifyReply"));
-    }
+        auto reply,
+        Call<fbw::VerifyReply>(b, fbw::Body::VerifyRequest, body.Union()));
+    const fbw::VerifyReply* v = reply.second;
     log::VerifyReport report;
     report.records_checked = v->records_checked();
     report.index_entries_checked = v->index_entries_checked();
@@ -553,9 +532,20 @@ class RemoteBackend final : public Backend {
   }
 
  private:
-  Result<ReceivedFrame> Call(std::span<const uint8_t> request) {
-    WMETA_RETURN_IF_ERROR(client_->Send(request));
-    return client_->Await();
+  // Sends a request and waits for its one reply, which must be a `Reply`;
+  // the pointer is into the frame returned with it.
+  template <typename Reply>
+  Result<std::pair<ReceivedFrame, const Reply*>> Call(
+      wire::FrameBuilder& b, fbw::Body type, flatbuffers::Offset<void> body) {
+    WMETA_RETURN_IF_ERROR(
+        client_->Send(b.Finish(client_->NextRequest(), type, body)));
+    WMETA_ASSIGN_OR_RETURN(ReceivedFrame reply, client_->Await());
+    const Reply* typed = reply.frame->template body_as<Reply>();
+    if (typed == nullptr) {
+      return std::unexpected(Unexpected(
+          *reply.frame, fbw::EnumNameBody(fbw::BodyTraits<Reply>::enum_value)));
+    }
+    return std::pair<ReceivedFrame, const Reply*>(std::move(reply), typed);
   }
 
   // Sends `request` and hands each reply frame to `take`, which says whether
