@@ -113,19 +113,6 @@ uint64_t EntityHash(const EventView& event) {
   return hash.value() == 0 ? 1 : hash.value();
 }
 
-// An unset needs only the entity's kind and id, and every entity table has the
-// id as field 0, so one generic table serves every kind.
-Result<Event> UnsetEvent(EventBuilder& builder, std::string_view source,
-                         Kind kind, std::string_view id) {
-  auto& fbb = builder.fbb();
-  auto id_offset = fbb.CreateString(id);
-  auto start = fbb.StartTable();
-  fbb.AddOffset(flatbuffers::FieldIndexToOffset(0), id_offset);
-  flatbuffers::Offset<void> entity(fbb.EndTable(start));
-  return builder.FinishUnion(source, EventType::kUnset, kind, entity,
-                             SystemClock().Now());
-}
-
 }  // namespace
 
 ListDiff::ListDiff(std::string source, std::vector<Kind> kinds)
@@ -197,18 +184,17 @@ Status ListDiff::Apply(Sink& sink, std::vector<Event> current,
   std::sort(gone.begin(), gone.end());
   std::vector<Event> events;
   events.reserve(2 * replacements.size() + gone.size() + sets.size());
-  EventBuilder builder;
   for (auto& set : replacements) {
     EventView view = set.view();
-    WMETA_ASSIGN_OR_RETURN(
-        Event unset, UnsetEvent(builder, source_, view.kind(), view.id()));
+    WMETA_ASSIGN_OR_RETURN(Event unset,
+                           UnsetEvent(source_, view.kind(), view.id()));
     events.push_back(std::move(unset));
     events.push_back(std::move(set));
   }
   for (const auto& key : gone) {
-    WMETA_ASSIGN_OR_RETURN(
-        Event unset, UnsetEvent(builder, source_, static_cast<Kind>(key[0]),
-                                std::string_view(key).substr(1)));
+    WMETA_ASSIGN_OR_RETURN(Event unset,
+                           UnsetEvent(source_, static_cast<Kind>(key[0]),
+                                      std::string_view(key).substr(1)));
     events.push_back(std::move(unset));
   }
   std::move(sets.begin(), sets.end(), std::back_inserter(events));
@@ -218,5 +204,7 @@ Status ListDiff::Apply(Sink& sink, std::vector<Event> current,
   seeded_ = true;
   return {};
 }
+
+void ListDiff::Forget(const EntityId& id) { seen_.erase(Key(id.kind, id.id)); }
 
 }  // namespace wmeta::collectors

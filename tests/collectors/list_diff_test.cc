@@ -108,6 +108,19 @@ TEST_F(ListDiffTest, AnUnchangedListEmitsNothing) {
   EXPECT_THAT(NewEmits(), IsEmpty());
 }
 
+TEST_F(ListDiffTest, AForgottenEntityIsSetAgainWhenListed) {
+  ASSERT_TRUE(Apply({Container("a", R"("name":"web")"), Container("b")}));
+  NewEmits();
+  // The caller unset "a" itself; it came back unchanged.
+  diff_.Forget({Kind::kContainer, "a"});
+  ASSERT_TRUE(Apply({Container("a", R"("name":"web")"), Container("b")}));
+  EXPECT_THAT(NewEmits(), ElementsAre(ElementsAre("set container/a")));
+  // Forgotten and not listed: nothing to unset, it is gone already.
+  diff_.Forget({Kind::kContainer, "b"});
+  ASSERT_TRUE(Apply({Container("a", R"("name":"web")")}));
+  EXPECT_THAT(NewEmits(), IsEmpty());
+}
+
 TEST_F(ListDiffTest, ANewObservedTimeIsNotAChange) {
   auto at = [](std::string_view time) {
     return JsonEvent(

@@ -49,6 +49,10 @@ class Reporter {
                       std::chrono::steady_clock::duration took) = 0;
 };
 
+// An unset of the entity (kind, id) from `source`, observed now.
+Result<Event> UnsetEvent(std::string_view source, Kind kind,
+                         std::string_view id);
+
 class Collector {
  public:
   virtual ~Collector() = default;

@@ -41,6 +41,10 @@ class ListDiff {
   Status Apply(Sink& sink, std::vector<Event> current,
                std::span<const EntityId> replaced = {});
 
+  // Forgets `id`, which the caller unset itself (a deletion it was told of):
+  // a later list that holds it sets it again, whatever its content.
+  void Forget(const EntityId& id);
+
   // The number of entities of the last successful list.
   size_t size() const { return seen_.size(); }
 
