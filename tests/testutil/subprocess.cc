@@ -48,14 +48,14 @@ RunResult Run(const std::vector<std::string>& argv, const std::string& input) {
   posix_spawn_file_actions_adddup2(&actions, err[1], 2);
   pid_t pid;
   auto args = CArgs(argv);
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   close(in[0]);
   close(out[1]);
   close(err[1]);
   if (rc != 0) {
     errno = rc;
-    Check(false, "posix_spawn");
+    Check(false, "posix_spawnp");
   }
   // Feed stdin and drain both outputs together so that no pipe fills up and
   // blocks.
@@ -118,12 +118,13 @@ Child::Child(const std::vector<std::string>& argv,
                                      O_WRONLY | O_CREAT | O_APPEND, 0644);
   }
   auto args = CArgs(argv);
-  int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+  int rc =
+      posix_spawnp(&pid_, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   close(out[1]);
   if (rc != 0) {
     errno = rc;
-    Check(false, "posix_spawn");
+    Check(false, "posix_spawnp");
   }
   out_fd_ = out[0];
 }

@@ -18,7 +18,8 @@ struct RunResult {
   std::string err;
 };
 
-// Runs argv[0] with `args`, feeding `input` on stdin, and waits for it to end.
+// Runs argv[0] (looked up on PATH when it has no slash) with `args`, feeding
+// `input` on stdin, and waits for it to end.
 RunResult Run(const std::vector<std::string>& argv,
               const std::string& input = {});
 
