@@ -1,0 +1,64 @@
+// HTTP/1.1 to a container engine's API on a unix socket (Docker's, podman's
+// Docker-compatible one): GET requests with a deadline, and one long-lived
+// GET whose body is a stream of lines (/events). Beast and Asio stay in
+// engine_client.cc.
+//
+// Thread-safety: not thread-safe; one thread uses a client. A stop requested
+// on the token given at construction (from any thread) ends the call in
+// progress with kUnavailable, and every later one.
+
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <stop_token>
+#include <string>
+
+#include "wmeta/schema/error.h"
+
+namespace wmeta::docker {
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+
+class EngineClient {
+ public:
+  // The largest response body Get accepts, and the longest line of a stream.
+  static constexpr size_t kMaxBody = size_t{64} << 20;
+  static constexpr size_t kMaxLine = size_t{1} << 20;
+
+  // Connects lazily. `timeout` bounds each Get and the opening of the stream,
+  // connect to last byte.
+  EngineClient(std::string socket_path, std::chrono::milliseconds timeout,
+               std::stop_token stop);
+  ~EngineClient();
+  EngineClient(const EngineClient&) = delete;
+  EngineClient& operator=(const EngineClient&) = delete;
+
+  // GET `target` on a connection of its own. Any status is a response;
+  // kUnavailable when the daemon cannot be reached, does not answer in time
+  // or answers what is not HTTP, or a body over kMaxBody.
+  Result<HttpResponse> Get(const std::string& target);
+
+  // Sends GET `target` on the stream connection and returns once the response
+  // headers arrived: from then on, what the daemon reports is buffered for
+  // NextLine. A status other than 200 is kUnavailable with the body's text.
+  Status OpenStream(const std::string& target);
+
+  // The next non-empty line of the stream, waiting as long as it takes (an
+  // idle stream is normal). kUnavailable when the stream ends or breaks, or a
+  // line exceeds kMaxLine.
+  Result<std::string> NextLine();
+
+  // Whether a whole line has arrived already, so that the next NextLine
+  // returns at once. (Bytes on the socket may be framing only.)
+  bool LineReady() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wmeta::docker
