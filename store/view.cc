@@ -52,8 +52,24 @@ std::string_view ProcessContainer(const EventView& e) {
              : std::string_view();
 }
 
+// The entity that owns `e` (see ListQuery::owner), if any.
+std::optional<EntityId> OwnerOf(const EventView& e) {
+  if (e.kind() == Kind::kProcess) {
+    std::string_view container = ProcessContainer(e);
+    if (container.empty()) return std::nullopt;
+    return EntityId{Kind::kContainer, std::string(container)};
+  }
+  const fb::Container* c = e.record().entity_as_Container();
+  if (c == nullptr || c->owner() == nullptr || c->owner()->id() == nullptr) {
+    return std::nullopt;
+  }
+  return EntityId{static_cast<Kind>(c->owner()->kind()),
+                  c->owner()->id()->str()};
+}
+
 bool Matches(const EntityState& entity, const ListQuery& query) {
   EventView e = entity.merged->view();
+  if (query.owner && OwnerOf(e) != query.owner) return false;
   if (!query.search.empty()) {
     auto has = [&](std::string_view s) {
       return s.find(query.search) != std::string_view::npos;

@@ -59,6 +59,8 @@ struct ListRequest {
   std::string selector;
   PointSpec at;
   bool provenance = false;
+  // "KIND/ID": only what it owns (ListQuery::owner); "": everything.
+  std::string owner;
 };
 
 struct WatchRequest {

@@ -330,7 +330,7 @@ class RemoteBackend final : public Backend {
         b.fbb(),
         request.kind ? static_cast<fb::Kind>(*request.kind) : fb::Kind::none,
         request.search.c_str(), request.selector.c_str(), at,
-        request.provenance);
+        request.provenance, request.owner.c_str());
     EntitiesResult result;
     WMETA_RETURN_IF_ERROR(Chunks(
         b.Finish(client_->NextRequest(), fbw::Body::ListRequest, body.Union()),

@@ -201,6 +201,7 @@ bool Handler::List(uint64_t request, const fbw::ListRequest& list,
   query.selector = list.selector() != nullptr ? list.selector()->str() : "";
   query.at = protocol::DecodePoint(list.at());
   query.provenance = list.provenance();
+  query.owner = list.owner() != nullptr ? list.owner()->str() : "";
   auto result = backend_.List(query);
   if (!result) return Fail(request, result.error(), out);
   wire::FrameBuilder b;

@@ -428,6 +428,7 @@ Result<std::string> HttpServerImpl::Entities(const Target& target) {
   }
   request.search = target.Param("search");
   request.selector = target.Param("selector");
+  request.owner = target.Param("owner");
   WMETA_ASSIGN_OR_RETURN(EntitiesResult result, backend_.List(request));
   JsonCodec codec;
   // The offset lets a client list, then stream /v1/events from offset + 1

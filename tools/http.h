@@ -2,10 +2,10 @@
 //   GET /healthz                         200 when every collector is healthy,
 //                                        503 otherwise; JSON per collector
 //   GET /metrics                         Prometheus text
-//   GET /v1/entities[?kind=&search=&selector=]   JSON array of merged entities
-//   GET /v1/entities/{kind}/{id}         JSON: the entity, its sources, layers
-//   GET /v1/history/{kind}/{id}          JSON array of history entries
-//   GET /v1/events?from=...[&kind=&source=&raw=1]   NDJSON, streaming
+//   GET /v1/entities[?kind=&search=&selector=&owner=KIND/ID]   JSON array of
+//   merged entities GET /v1/entities/{kind}/{id}         JSON: the entity, its
+//   sources, layers GET /v1/history/{kind}/{id}          JSON array of history
+//   entries GET /v1/events?from=...[&kind=&source=&raw=1]   NDJSON, streaming
 // `from` as for `wmeta watch`: snapshot (default), latest, an offset or a
 // time. Each connection is served on a thread of its own; a client that stops
 // reading a stream only stalls its own subscription. Private to tools/.

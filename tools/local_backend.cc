@@ -82,6 +82,9 @@ class LocalBackend final : public Backend {
       WMETA_ASSIGN_OR_RETURN(query.selector,
                              store::ParseLabelSelector(request.selector));
     }
+    if (!request.owner.empty()) {
+      WMETA_ASSIGN_OR_RETURN(query.owner, ParseEntityId(request.owner));
+    }
     EntitiesResult result;
     WMETA_RETURN_IF_ERROR(WithView(request.at, [&](const store::View& view) {
       result.at_offset = view.applied_offset();

@@ -110,6 +110,9 @@ int Run(int argc, char** argv) {
                        "A substring of the id, name or namespace");
   list_cmd->add_option("--selector", list.selector,
                        "Label selector: app=web,tier!=db,release,!canary");
+  list_cmd->add_option("--owner", list.owner,
+                       "Only what KIND/ID owns: the processes of a container "
+                       "(container/ID), the containers of a pod");
   add_at(list_cmd, list.at);
   list_cmd->add_flag("--sources", list.sources,
                      "Show sources and where each field came from");

@@ -66,6 +66,7 @@ int RunList(const GlobalOptions& global, const ListOptions& options) {
   }
   request.search = options.search;
   request.selector = options.selector;
+  request.owner = options.owner;
   request.provenance = options.sources;
   auto at = PointOf(options.at);
   if (!at) return Fail(at.error());

@@ -84,6 +84,9 @@ struct ListQuery {
   // Every requirement must hold; entities without labels match only
   // kNotEquals and kNotExists terms.
   std::vector<LabelRequirement> selector{};
+  // Only entities owned by this one: the processes of a container (their
+  // owner, else their container_id), the containers of a pod.
+  std::optional<EntityId> owner{};
 };
 
 using EntityPtr = std::shared_ptr<const EntityState>;

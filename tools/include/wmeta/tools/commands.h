@@ -74,6 +74,8 @@ struct ListOptions {
   std::string search;
   // Kubernetes-style: "app=web,tier!=db,release,!canary".
   std::string selector;
+  // "KIND/ID": only what it owns (the processes of container/ID).
+  std::string owner;
   // The view after this point instead of now.
   std::optional<Point> at;
   // Show each entity's sources and the source of each field.
