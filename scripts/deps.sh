@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what wmeta needs to build and test, from Debian 12 packages; skips what is
-# already installed. Never installs libboost-dev: on Debian 12 it is Boost 1.74, which
-# conflicts with the 1.81 packages wmeta uses.
+# Installs what wmeta needs to build (and with `test`, to run the integration
+# tests), from Debian 12 packages; skips what is already installed. Never installs
+# libboost-dev: on Debian 12 it is Boost 1.74, which conflicts with the 1.81 packages
+# wmeta uses.
 set -euo pipefail
 
 packages=(
@@ -11,6 +12,12 @@ packages=(
   libfmt-dev libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
+
+# `deps.sh test` adds what the integration tests run: real container engines
+# (dockerd, podman) and the busybox their test image is made of.
+if [[ "${1:-}" == test ]]; then
+  packages+=(docker.io containerd runc busybox-static podman conmon tar)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

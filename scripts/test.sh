@@ -3,5 +3,6 @@
 # Extra arguments go to ctest (e.g. -L unit, -R Crash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/deps.sh test
 bash scripts/build.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)" "$@"

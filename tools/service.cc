@@ -20,6 +20,7 @@
 #include "server.h"
 #include "wmeta/collectors/process.h"
 #include "wmeta/collectors/supervisor.h"
+#include "wmeta/docker/collector.h"
 
 namespace wmeta::tools {
 namespace {
@@ -76,8 +77,20 @@ Result<std::unique_ptr<collectors::Collector>> MakeCollector(
     return collectors::NewProcessCollector(
         {options.proc_root, options.process_interval});
   }
-  return MakeError(ErrorCode::kInvalidArgument,
-                   "unknown collector '" + name + "' (known: process)");
+  if (name == "docker" || name == "podman") {
+    docker::DockerOptions runtime =
+        name == "docker" ? docker::DockerOptions{} : docker::PodmanOptions();
+    runtime.socket =
+        name == "docker" ? options.docker_socket : options.podman_socket;
+    runtime.proc_root = options.proc_root;
+    if (options.container_env) {
+      runtime.env = docker::EnvFilter(*options.container_env);
+    }
+    return docker::NewDockerCollector(std::move(runtime));
+  }
+  return MakeError(
+      ErrorCode::kInvalidArgument,
+      "unknown collector '" + name + "' (known: process, docker, podman)");
 }
 
 class ServiceImpl final : public Service, public ServiceState {
@@ -463,6 +476,17 @@ Status LoadConfig(const std::string& path, ServiceOptions& options) {
       for (const bj::value& name : value.as_array()) {
         if (!name.is_string()) return bad("an array of collector names");
         options.collectors.emplace_back(name.as_string());
+      }
+    } else if (key == "docker_socket") {
+      status = string(options.docker_socket);
+    } else if (key == "podman_socket") {
+      status = string(options.podman_socket);
+    } else if (key == "container_env") {
+      if (!value.is_array()) return bad("an array of variable names");
+      options.container_env.emplace();
+      for (const bj::value& name : value.as_array()) {
+        if (!name.is_string()) return bad("an array of variable names");
+        options.container_env->emplace_back(name.as_string());
       }
     } else if (key == "process_interval") {
       WMETA_ASSIGN_OR_RETURN(options.process_interval, SpanOf(value, key));

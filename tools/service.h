@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,10 +41,16 @@ struct ServiceOptions {
   std::chrono::milliseconds http_io_timeout{30000};
   // The largest protocol frame accepted, in bytes.
   uint32_t max_frame = wire::kDefaultMaxFrame;
-  // Names of the collectors to run: process.
+  // Names of the collectors to run: process, docker, podman.
   std::vector<std::string> collectors{"process"};
   std::string proc_root = "/proc";
   std::chrono::milliseconds process_interval{5000};
+  std::string docker_socket = "/var/run/docker.sock";
+  std::string podman_socket = "/run/podman/podman.sock";
+  // Environment variables the runtime collectors keep on containers (a
+  // trailing '*' matches a prefix); nullopt: the reference's tagging
+  // variables. The rest, secrets among them, are never stored.
+  std::optional<std::vector<std::string>> container_env;
   // SourcePriorities::Parse syntax; empty: the default order.
   std::string priorities;
   uint64_t checkpoint_every_records = 100'000;
@@ -55,7 +62,8 @@ struct ServiceOptions {
 
 // Reads a JSON configuration file into `options`: its keys are the long flag
 // names of wmetad with '-' as '_' (data_dir, socket, tcp, http, token,
-// collectors, proc_root, process_interval, durability, priorities,
+// collectors, proc_root, process_interval, docker_socket, podman_socket,
+// container_env, durability, priorities,
 // client_send_timeout, http_io_timeout, max_frame, checkpoint_every_records,
 // checkpoint_every, retention_max_age, retention_max_records,
 // retention_max_bytes, retention_every); spans as "5s", sizes as "512MiB".

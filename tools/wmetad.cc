@@ -45,14 +45,32 @@ int Run(int argc, char** argv) {
                                "Required by TCP and HTTP clients when set")
                     ->envname("WMETA_TOKEN");
   auto* collectors =
-      app.add_option("--collectors", options.collectors,
-                     "Collectors to run, comma-separated (known: process); "
-                     "\"\" for none")
+      app.add_option(
+             "--collectors", options.collectors,
+             "Collectors to run, comma-separated (known: process, docker, "
+             "podman); "
+             "\"\" for none")
           ->delimiter(',')
           ->capture_default_str();
   auto* proc_root = app.add_option("--proc-root", options.proc_root,
                                    "The /proc the process collector reads")
                         ->capture_default_str();
+  auto* docker_socket =
+      app.add_option("--docker-socket", options.docker_socket,
+                     "The Docker Engine socket the docker collector reads")
+          ->capture_default_str();
+  auto* podman_socket =
+      app.add_option("--podman-socket", options.podman_socket,
+                     "podman's Docker-compatible socket (podman collector)")
+          ->capture_default_str();
+  std::vector<std::string> container_env;
+  auto* env =
+      app.add_option("--container-env", container_env,
+                     "Container environment variables to keep, "
+                     "comma-separated, NAME or PREFIX* (default: DD_ENV, "
+                     "DD_SERVICE, DD_VERSION and orchestrator job names); "
+                     "\"\" for none")
+          ->delimiter(',');
   auto* interval = app.add_option("--process-interval", process_interval,
                                   "How often the process collector lists "
                                   "/proc (default 5s)");
@@ -94,6 +112,8 @@ int Run(int argc, char** argv) {
     if (given(token) || !flags.token.empty()) options.token = flags.token;
     if (given(collectors)) options.collectors = flags.collectors;
     if (given(proc_root)) options.proc_root = flags.proc_root;
+    if (given(docker_socket)) options.docker_socket = flags.docker_socket;
+    if (given(podman_socket)) options.podman_socket = flags.podman_socket;
     if (given(durability)) options.durability = flags.durability;
     if (given(priorities)) options.priorities = flags.priorities;
   }
@@ -107,6 +127,10 @@ int Run(int argc, char** argv) {
         std::chrono::duration_cast<std::chrono::milliseconds>(*span);
   }
   std::erase(options.collectors, "");
+  if (env->count() > 0) {
+    std::erase(container_env, "");
+    options.container_env = std::move(container_env);
+  }
 
   // Every thread inherits the mask, so only sigwait below sees the signals.
   sigset_t signals;
