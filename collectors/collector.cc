@@ -19,12 +19,18 @@ Result<Event> UnsetEvent(std::string_view source, Kind kind,
                              SystemClock().Now());
 }
 
-Status PullCollector::Run(Sink& sink, Reporter& reporter,
-                          std::stop_token stop) {
+void SleepUntil(std::stop_token stop,
+                std::chrono::steady_clock::time_point deadline) {
   // Only the stop token wakes the wait; the mutex exists because the condition
   // variable needs one.
   std::mutex mu;
   std::condition_variable_any wake;
+  std::unique_lock lock(mu);
+  wake.wait_until(lock, stop, deadline, [] { return false; });
+}
+
+Status PullCollector::Run(Sink& sink, Reporter& reporter,
+                          std::stop_token stop) {
   while (!stop.stop_requested()) {
     auto start = std::chrono::steady_clock::now();
     Status status = Pull(sink, stop);
@@ -32,8 +38,7 @@ Status PullCollector::Run(Sink& sink, Reporter& reporter,
     // A pull cut short by the stop is not a failure of the source.
     if (!status && stop.stop_requested()) break;
     reporter.Pulled(status, took);
-    std::unique_lock lock(mu);
-    wake.wait_until(lock, stop, start + interval_, [] { return false; });
+    SleepUntil(stop, start + interval_);
   }
   return {};
 }

@@ -1,7 +1,6 @@
 #include "wmeta/collectors/supervisor.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <exception>
 #include <mutex>
 #include <set>
@@ -51,8 +50,6 @@ class Slot final : public Reporter {
  private:
   void Loop(Sink& sink, const SupervisorOptions& options,
             std::stop_token stop) {
-    std::mutex wait_mu;
-    std::condition_variable_any wake;
     auto backoff = options.initial_backoff;
     while (!stop.stop_requested()) {
       SetState(CollectorHealth::State::kRunning);
@@ -72,8 +69,7 @@ class Slot final : public Reporter {
         health_.last_error = status.error();
         health_.state = CollectorHealth::State::kBackingOff;
       }
-      std::unique_lock lock(wait_mu);
-      wake.wait_for(lock, stop, backoff, [] { return false; });
+      SleepUntil(stop, std::chrono::steady_clock::now() + backoff);
       backoff = std::min(backoff * 2, options.max_backoff);
     }
     SetState(CollectorHealth::State::kStopped);

@@ -486,7 +486,9 @@ Status LoadConfig(const std::string& path, ServiceOptions& options) {
       options.container_env.emplace();
       for (const bj::value& name : value.as_array()) {
         if (!name.is_string()) return bad("an array of variable names");
-        options.container_env->emplace_back(name.as_string());
+        if (!name.as_string().empty()) {
+          options.container_env->emplace_back(name.as_string());
+        }
       }
     } else if (key == "process_interval") {
       WMETA_ASSIGN_OR_RETURN(options.process_interval, SpanOf(value, key));

@@ -1,10 +1,8 @@
 #include "wmeta/docker/collector.h"
 
 #include <algorithm>
-#include <cctype>
-#include <condition_variable>
+#include <ctime>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 #include <unordered_map>
 #include <utility>
@@ -12,6 +10,7 @@
 
 #include "engine_client.h"
 #include "wmeta/collectors/list_diff.h"
+#include "wmeta/schema/utf8.h"
 
 namespace wmeta::docker {
 namespace {
@@ -19,34 +18,26 @@ namespace {
 using collectors::ListDiff;
 using collectors::Reporter;
 using collectors::Sink;
+using Clock = std::chrono::steady_clock;
 
-// filters={"type":["container","image"]}, URL-encoded.
+// filters={"type":["container","image","network"]}, URL-encoded.
 constexpr std::string_view kEventFilter =
-    "filters=%7B%22type%22%3A%5B%22container%22%2C%22image%22%5D%7D";
+    "filters=%7B%22type%22%3A%5B%22container%22%2C%22image%22%2C%22network%22%"
+    "5D%7D";
 
-// Events handled together at most: a bound on the work between two reads of
-// the stream.
+// Events handled together at most: a bound on the work between two looks at
+// the stream (which is read in the background meanwhile).
 constexpr size_t kMaxBatch = 512;
 
-// Container actions that change what an inspect shows. The rest (exec_*,
-// attach, top, resize, export, ...) leave the container as it was.
-bool ChangesContainer(std::string_view action) {
+// Container actions that leave what an inspect shows as it was. Any other,
+// one a later engine adds included, re-inspects the container.
+bool LeavesContainer(std::string_view action) {
   for (std::string_view a :
-       {"create", "start", "restart", "die", "stop", "kill", "pause", "unpause",
-        "rename", "update", "oom", "init", "cleanup"}) {
+       {"attach", "detach", "top", "resize", "export", "copy", "commit",
+        "archive-path", "extract-to-dir", "mount", "unmount"}) {
     if (action == a) return true;
   }
-  return action.starts_with("health_status");
-}
-
-// Whether `id` from an event can go into a request path as it is: ids are
-// hex digests, at most prefixed ("sha256:"); anything else is not an id.
-bool IsPlainId(std::string_view id) {
-  return !id.empty() && id.size() <= 128 &&
-         std::all_of(id.begin(), id.end(), [](char c) {
-           return std::isalnum(static_cast<unsigned char>(c)) || c == ':' ||
-                  c == '_' || c == '-' || c == '.';
-         });
+  return action.starts_with("exec");
 }
 
 // Docker says destroy, podman remove.
@@ -65,10 +56,17 @@ std::optional<std::string> ReadCgroupPath(const std::string& proc_root,
 
 std::unexpected<Error> Unexpected(const std::string& target,
                                   const HttpResponse& response) {
-  return MakeError(ErrorCode::kUnavailable,
-                   "GET " + target + " answered " +
-                       std::to_string(response.status) + ": " +
-                       response.body.substr(0, 200));
+  // The daemon's text goes into health and logs: bounded, and valid UTF-8
+  // whatever it sent.
+  return MakeError(
+      ErrorCode::kUnavailable,
+      "GET " + target + " answered " + std::to_string(response.status) + ": " +
+          SanitizeUtf8(std::string_view(response.body).substr(0, 200)));
+}
+
+// An image id as the entity's id: podman's events name images by bare hex.
+std::string ImageEntityId(const std::string& id) {
+  return id.starts_with("sha256:") ? id : "sha256:" + id;
 }
 
 class DockerCollector final : public collectors::Collector {
@@ -78,69 +76,88 @@ class DockerCollector final : public collectors::Collector {
 
   std::string_view name() const override { return options_.name; }
 
-  // Sessions until stopped: a session that fails (the daemon went away, its
+  // Sessions until stopped. A session that fails (the daemon went away, its
   // stream broke) is reported as a failed pull, which the health shows, and
-  // the next starts after `reconnect`: daemons restart in seconds, and the
-  // supervisor's backoff, made for failing code, would grow to minutes.
+  // the next starts after a backoff of its own: from `reconnect` doubling to
+  // 30 s, back to `reconnect` once a session listed. Daemons restart in
+  // seconds, and the supervisor's backoff, made for failing code, is for
+  // runs that end.
   Status Run(Sink& sink, Reporter& reporter, std::stop_token stop) override {
-    std::mutex mu;
-    std::condition_variable_any wake;
+    constexpr std::chrono::milliseconds kMaxReconnect{30000};
+    auto backoff = options_.reconnect;
     while (!stop.stop_requested()) {
-      auto start = std::chrono::steady_clock::now();
-      Status status = Session(sink, reporter, stop);
+      bool listed = false;
+      Status status = Session(sink, reporter, stop, listed);
       if (stop.stop_requested()) break;
-      reporter.Pulled(status, std::chrono::steady_clock::now() - start);
-      std::unique_lock lock(mu);
-      wake.wait_for(lock, stop, options_.reconnect, [] { return false; });
+      reporter.Pulled(status, {});
+      if (listed) backoff = options_.reconnect;
+      collectors::SleepUntil(stop, Clock::now() + backoff);
+      backoff =
+          std::min(backoff * 2, std::max(kMaxReconnect, options_.reconnect));
     }
     return {};
   }
 
  private:
-  // One connection: subscribe, list, then follow the stream until it breaks
-  // (an error) or the stop (ok).
-  Status Session(Sink& sink, Reporter& reporter, std::stop_token stop) {
+  // One connection: subscribe, list, then follow the stream, listing again
+  // every `resync`, until the stream breaks (an error) or the stop (ok).
+  Status Session(Sink& sink, Reporter& reporter, std::stop_token stop,
+                 bool& listed) {
     EngineClient client(options_.socket, options_.timeout, stop);
-    // A new run knows nothing of what the last one streamed: both diffs seed
-    // from what the store holds from this source.
-    ListDiff containers(options_.source, {Kind::kContainer});
-    ListDiff images(options_.source, {Kind::kContainerImageMetadata});
-    auto start = std::chrono::steady_clock::now();
-    WMETA_RETURN_IF_ERROR(Start(client, sink, containers, images));
-    // The listing is the pull: a healthy collector from here on.
-    reporter.Pulled({}, std::chrono::steady_clock::now() - start);
-    while (true) {
-      // What has arrived is handled as one batch: an entity touched by
-      // several events is inspected once, so a burst (a `docker rm -f` of
-      // many containers) costs a request per entity, not per event.
-      std::vector<EngineEvent> batch;
-      do {
-        Result<std::string> line = client.NextLine();
-        if (stop.stop_requested()) return {};
-        WMETA_RETURN_IF_ERROR(line);
-        // A line that is not an event cannot say what changed: the next
-        // session lists everything again rather than guess.
-        WMETA_ASSIGN_OR_RETURN(EngineEvent event, ParseEngineEvent(*line));
-        batch.push_back(std::move(event));
-      } while (client.LineReady() && batch.size() < kMaxBatch);
-      WMETA_RETURN_IF_ERROR(OnContainerEvents(client, sink, batch));
-      WMETA_RETURN_IF_ERROR(OnImageEvents(client, sink, images, batch));
-    }
-  }
-
-  // Negotiates, subscribes, then lists: an event of the listing's time is
-  // in the stream, and handled after it.
-  Status Start(EngineClient& client, Sink& sink, ListDiff& containers,
-               ListDiff& images) {
     HttpResponse version;
     WMETA_ASSIGN_OR_RETURN(version, client.Get("/version"));
     if (version.status != 200) return Unexpected("/version", version);
     WMETA_ASSIGN_OR_RETURN(std::string api, NegotiateApiVersion(version.body));
     prefix_ = "/v" + api;
-    WMETA_RETURN_IF_ERROR(
-        client.OpenStream(prefix_ + "/events?" + std::string(kEventFilter)));
-    WMETA_RETURN_IF_ERROR(ListImages(client, sink, images));
+    // Subscribed before listing, so that a change made while the listing
+    // runs is in the stream. Docker flushes the answer's headers before it
+    // subscribes: starting a second back, the gap is replayed (a repeat only
+    // costs an inspect).
+    std::string since = std::to_string(std::time(nullptr) - 1);
+    WMETA_RETURN_IF_ERROR(client.OpenStream(prefix_ + "/events?since=" + since +
+                                            "&" + std::string(kEventFilter)));
+    ListDiff images(options_.source, {Kind::kContainerImageMetadata});
+    WMETA_RETURN_IF_ERROR(ListAll(client, sink, images, reporter));
+    listed = true;
+    auto resync = Clock::now() + options_.resync;
+    while (true) {
+      WMETA_ASSIGN_OR_RETURN(std::optional<std::string> line,
+                             client.NextLine(resync));
+      if (stop.stop_requested()) return {};
+      if (!line) {
+        // A quiet stream, or events the engine dropped: the listing is the
+        // truth. Its requests' deadlines also catch a daemon that hung.
+        images = ListDiff(options_.source, {Kind::kContainerImageMetadata});
+        WMETA_RETURN_IF_ERROR(ListAll(client, sink, images, reporter));
+        resync = Clock::now() + options_.resync;
+        continue;
+      }
+      // What has arrived is handled as one batch: an entity touched by
+      // several events is inspected once, so a burst (a `docker rm -f` of
+      // many containers) costs a request per entity, not per event.
+      std::vector<EngineEvent> batch;
+      while (true) {
+        // A line that is not an event cannot say what changed: the next
+        // session lists everything again rather than guess.
+        WMETA_ASSIGN_OR_RETURN(EngineEvent event, ParseEngineEvent(*line));
+        batch.push_back(std::move(event));
+        if (!client.LineReady() || batch.size() >= kMaxBatch) break;
+        WMETA_ASSIGN_OR_RETURN(line, client.NextLine(Clock::now()));
+      }
+      // Images first: a container created from an image just pulled finds
+      // it.
+      WMETA_RETURN_IF_ERROR(OnImageEvents(client, sink, images, batch));
+      WMETA_RETURN_IF_ERROR(OnContainerEvents(client, sink, batch));
+    }
+  }
 
+  // Every image and container, reconciled with what the store holds from
+  // this source (a ListDiff seeded from it): new and changed ones set, those
+  // the engine no longer has unset. Reported as a pull.
+  Status ListAll(EngineClient& client, Sink& sink, ListDiff& images,
+                 Reporter& reporter) {
+    auto start = Clock::now();
+    WMETA_RETURN_IF_ERROR(ListImages(client, sink, images));
     std::string target = prefix_ + "/containers/json?all=1";
     WMETA_ASSIGN_OR_RETURN(HttpResponse list, client.Get(target));
     if (list.status != 200) return Unexpected(target, list);
@@ -152,7 +169,10 @@ class DockerCollector final : public collectors::Collector {
       // Removed since the listing: its destroy is in the stream.
       if (event) current.push_back(std::move(*event));
     }
-    return containers.Apply(sink, std::move(current));
+    ListDiff containers(options_.source, {Kind::kContainer});
+    WMETA_RETURN_IF_ERROR(containers.Apply(sink, std::move(current)));
+    reporter.Pulled({}, Clock::now() - start);
+    return {};
   }
 
   // Lists and inspects every image. An image removed between the listing
@@ -195,27 +215,25 @@ class DockerCollector final : public collectors::Collector {
 
   // The images of `batch`. A deletion is checked by inspecting the image:
   // podman reports one while its listing still shows the image, and also
-  // when it removed one of several tags. Any other image event re-lists.
+  // when it removed one of several tags. A 404 is gone; anything else, and
+  // any other image event, re-lists (the listing decides).
   Status OnImageEvents(EngineClient& client, Sink& sink, ListDiff& diff,
                        const std::vector<EngineEvent>& batch) {
     bool relist = false;
     std::vector<Event> unsets;
     for (const EngineEvent& event : batch) {
       if (event.type != "image") continue;
-      if (event.action != "delete" || !IsPlainId(event.id)) {
+      if (event.action != "delete" || !IsEngineId(event.id)) {
         relist = true;
         continue;
       }
       std::string target = prefix_ + "/images/" + event.id + "/json";
       WMETA_ASSIGN_OR_RETURN(HttpResponse response, client.Get(target));
-      if (response.status == 200) {
+      if (response.status != 404) {
         relist = true;
         continue;
       }
-      // podman names images by bare hex digest.
-      std::string id = event.id.find(':') == std::string::npos
-                           ? "sha256:" + event.id
-                           : event.id;
+      std::string id = ImageEntityId(event.id);
       images_.erase(id);
       diff.Forget({Kind::kContainerImageMetadata, id});
       WMETA_ASSIGN_OR_RETURN(
@@ -225,6 +243,46 @@ class DockerCollector final : public collectors::Collector {
     }
     if (!unsets.empty()) WMETA_RETURN_IF_ERROR(sink.Emit(unsets));
     return relist ? ListImages(client, sink, diff) : Status();
+  }
+
+  // The containers of `batch`, each once, in the order they first appear:
+  // unset when its last event removed it, else inspected now. A network
+  // event (connect, disconnect) names its container in an attribute.
+  Status OnContainerEvents(EngineClient& client, Sink& sink,
+                           const std::vector<EngineEvent>& batch) {
+    std::vector<std::string> order;
+    std::unordered_map<std::string, bool> removed;
+    for (const EngineEvent& event : batch) {
+      std::string id;
+      if (event.type == "container" && !LeavesContainer(event.action)) {
+        id = event.id;
+      } else if (event.type == "network") {
+        auto it = event.attributes.find("container");
+        if (it != event.attributes.end()) id = it->second;
+      }
+      if (!IsEngineId(id)) continue;
+      bool removes =
+          event.type == "container" && RemovesContainer(event.action);
+      auto [it, inserted] = removed.emplace(id, removes);
+      if (inserted) order.push_back(id);
+      it->second = removes;
+    }
+    std::vector<Event> events;
+    for (const std::string& id : order) {
+      std::optional<Event> set;
+      if (!removed[id]) {
+        WMETA_ASSIGN_OR_RETURN(set, InspectContainer(client, id));
+      }
+      if (set) {
+        events.push_back(std::move(*set));
+        continue;
+      }
+      WMETA_ASSIGN_OR_RETURN(
+          Event unset,
+          collectors::UnsetEvent(options_.source, Kind::kContainer, id));
+      events.push_back(std::move(unset));
+    }
+    return events.empty() ? Status() : sink.Emit(events);
   }
 
   // The container's set event, or nullopt when the daemon no longer has it.
@@ -260,38 +318,6 @@ class DockerCollector final : public collectors::Collector {
     WMETA_ASSIGN_OR_RETURN(Event event, ParseContainer(response.body, context,
                                                        SystemClock().Now()));
     return event;
-  }
-
-  // The containers of `batch`, each once, in the order they first appear:
-  // unset when its last event removed it, else inspected now.
-  Status OnContainerEvents(EngineClient& client, Sink& sink,
-                           const std::vector<EngineEvent>& batch) {
-    std::vector<std::string> order;
-    std::unordered_map<std::string, bool> removed;
-    for (const EngineEvent& event : batch) {
-      if (event.type != "container" || !IsPlainId(event.id)) continue;
-      bool removes = RemovesContainer(event.action);
-      if (!removes && !ChangesContainer(event.action)) continue;
-      auto [it, inserted] = removed.emplace(event.id, removes);
-      if (inserted) order.push_back(event.id);
-      it->second = removes;
-    }
-    std::vector<Event> events;
-    for (const std::string& id : order) {
-      std::optional<Event> set;
-      if (!removed[id]) {
-        WMETA_ASSIGN_OR_RETURN(set, InspectContainer(client, id));
-      }
-      if (set) {
-        events.push_back(std::move(*set));
-        continue;
-      }
-      WMETA_ASSIGN_OR_RETURN(
-          Event unset,
-          collectors::UnsetEvent(options_.source, Kind::kContainer, id));
-      events.push_back(std::move(unset));
-    }
-    return events.empty() ? Status() : sink.Emit(events);
   }
 
   DockerOptions options_;

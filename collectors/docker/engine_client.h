@@ -3,6 +3,11 @@
 // GET whose body is a stream of lines (/events). Beast and Asio stay in
 // engine_client.cc.
 //
+// Once the stream is open it is read continuously, also while a Get or a
+// NextLine waits, into a bounded buffer: an engine that drops events for a
+// subscriber that does not read (Docker gives each 100 ms) never waits on
+// this one.
+//
 // Thread-safety: not thread-safe; one thread uses a client. A stop requested
 // on the token given at construction (from any thread) ends the call in
 // progress with kUnavailable, and every later one.
@@ -11,6 +16,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 
@@ -28,6 +34,9 @@ class EngineClient {
   // The largest response body Get accepts, and the longest line of a stream.
   static constexpr size_t kMaxBody = size_t{64} << 20;
   static constexpr size_t kMaxLine = size_t{1} << 20;
+  // Stream bytes read ahead of NextLine, at most: past it the stream counts
+  // as broken (the collector lists everything again).
+  static constexpr size_t kMaxPending = size_t{64} << 20;
 
   // Connects lazily. `timeout` bounds each Get and the opening of the stream,
   // connect to last byte.
@@ -39,21 +48,23 @@ class EngineClient {
 
   // GET `target` on a connection of its own. Any status is a response;
   // kUnavailable when the daemon cannot be reached, does not answer in time
-  // or answers what is not HTTP, or a body over kMaxBody.
+  // or answers what is not HTTP, or a body over kMaxBody; kInvalidArgument
+  // for a socket path too long for a unix socket.
   Result<HttpResponse> Get(const std::string& target);
 
   // Sends GET `target` on the stream connection and returns once the response
-  // headers arrived: from then on, what the daemon reports is buffered for
-  // NextLine. A status other than 200 is kUnavailable with the body's text.
+  // headers arrived; from then on the body is read in the background. A
+  // status other than 200 is kUnavailable.
   Status OpenStream(const std::string& target);
 
-  // The next non-empty line of the stream, waiting as long as it takes (an
-  // idle stream is normal). kUnavailable when the stream ends or breaks, or a
-  // line exceeds kMaxLine.
-  Result<std::string> NextLine();
+  // The next non-empty line of the stream, waiting until `deadline` at most
+  // (nullopt then: an idle stream is normal). kUnavailable when the stream
+  // ended or broke, a line exceeds kMaxLine or the read-ahead kMaxPending.
+  Result<std::optional<std::string>> NextLine(
+      std::chrono::steady_clock::time_point deadline);
 
-  // Whether a whole line has arrived already, so that the next NextLine
-  // returns at once. (Bytes on the socket may be framing only.)
+  // Whether a whole line has arrived already, so that NextLine returns it at
+  // once.
   bool LineReady() const;
 
  private:

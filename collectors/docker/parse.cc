@@ -16,8 +16,9 @@ namespace json = boost::json;
 using StringOffset = flatbuffers::Offset<flatbuffers::String>;
 
 // A container publishing a port range expands to one port per number; a
-// hostile or mistaken range must not expand to 65,536 entries.
+// hostile or mistaken body must not expand to millions of entries.
 constexpr int kMaxPortsPerRange = 1024;
+constexpr size_t kMaxPorts = 4096;
 
 Result<json::value> ParseJson(std::string_view text, std::string_view what) {
   json::error_code ec;
@@ -172,8 +173,9 @@ struct Port {
 
 // The ports of NetworkSettings.Ports ({"80/tcp": [{"HostPort": "8080"}] or
 // null}) or, when the container publishes none, Config.ExposedPorts
-// ({"80/tcp": {}}); "8000-8002/tcp" expands to its ports. Sorted by port and
-// protocol, one entry per pair (the first host port bound).
+// ({"80/tcp": {}}); "8000-8002/tcp" expands to its ports, kMaxPorts at most.
+// Sorted by port and protocol, one entry per pair (the first host port
+// bound).
 std::vector<Port> Ports(const json::object* bound,
                         const json::object* exposed) {
   const json::object* source = bound && !bound->empty() ? bound : exposed;
@@ -183,9 +185,11 @@ std::vector<Port> Ports(const json::object* bound,
     std::string_view spec = key;
     std::string protocol = "tcp";
     if (size_t slash = spec.find('/'); slash != std::string_view::npos) {
-      protocol = SanitizeUtf8(spec.substr(slash + 1));
+      protocol = std::string(spec.substr(slash + 1));
       spec = spec.substr(0, slash);
     }
+    // The protocols the engines know; anything else is not a port.
+    if (protocol != "tcp" && protocol != "udp" && protocol != "sctp") continue;
     std::optional<int> first, last;
     if (size_t dash = spec.find('-'); dash != std::string_view::npos) {
       first = ParsePort(spec.substr(0, dash));
@@ -206,7 +210,7 @@ std::vector<Port> Ports(const json::object* bound,
         }
       }
     }
-    for (int port = *first; port <= *last; ++port) {
+    for (int port = *first; port <= *last && out.size() < kMaxPorts; ++port) {
       // A bound range maps one to one; only a single port keeps its binding.
       out.push_back({port, protocol, first == last ? host_port : std::nullopt});
     }
@@ -291,6 +295,14 @@ Result<std::string> NegotiateApiVersion(std::string_view version_json) {
   return *parsed < ours_max ? server : std::string(kMaxApiVersion);
 }
 
+bool IsEngineId(std::string_view id) {
+  if (id.starts_with("sha256:")) id.remove_prefix(7);
+  return id.size() >= 12 && id.size() <= 64 &&
+         std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
 Result<std::vector<std::string>> ParseIds(std::string_view list_json) {
   WMETA_ASSIGN_OR_RETURN(json::value value, ParseJson(list_json, "list"));
   const json::array* array = value.if_array();
@@ -300,9 +312,9 @@ Result<std::vector<std::string>> ParseIds(std::string_view list_json) {
   std::vector<std::string> ids;
   for (const json::value& item : *array) {
     std::string id = String(item.if_object(), "Id");
-    if (id.empty()) {
+    if (!IsEngineId(id)) {
       return MakeError(ErrorCode::kInvalidArgument,
-                       "list: an element without an Id");
+                       "list: an element without a valid Id");
     }
     ids.push_back(std::move(id));
   }
@@ -319,7 +331,6 @@ Result<EngineEvent> ParseEngineEvent(std::string_view line) {
   const json::object* actor = Object(object, "Actor");
   event.id = String(actor, "ID");
   event.attributes = StringMap(Object(actor, "Attributes"));
-  event.time_nano = Number<int64_t>(object, "timeNano").value_or(0);
   if (event.type.empty() || event.action.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "event: no Type or Action");
   }
@@ -574,8 +585,10 @@ Result<Event> ParseContainer(std::string_view inspect_json,
   sb.add_started_at(started_at);
   sb.add_finished_at(finished_at);
   // The exit code is that of the last run, once it ended: a container that
-  // never finished, or runs again, has none, whatever the 0 says.
-  if (exit_code && finished_at != 0 && running == false) {
+  // never finished, or runs again, has none, whatever the 0 says. One that
+  // restarts (Running, no pid) keeps it: why it restarts is the question.
+  if (exit_code && finished_at != 0 &&
+      (running == false || status == fb::ContainerStatus::restarting)) {
     sb.add_exit_code(*exit_code);
   }
   if (oom_killed) sb.add_oom_killed(*oom_killed);

@@ -49,6 +49,10 @@ class Reporter {
                       std::chrono::steady_clock::duration took) = 0;
 };
 
+// Waits until `deadline` or a stop request, whichever comes first.
+void SleepUntil(std::stop_token stop,
+                std::chrono::steady_clock::time_point deadline);
+
 // An unset of the entity (kind, id) from `source`, observed now.
 Result<Event> UnsetEvent(std::string_view source, Kind kind,
                          std::string_view id);

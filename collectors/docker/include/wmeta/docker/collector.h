@@ -4,12 +4,12 @@
 // lists and inspects every image and container (so that nothing that happens
 // while it lists is missed), reconciles that listing with what the store
 // holds from its source, and then follows the stream: a container event
-// re-inspects that container, an image event re-lists the images. A broken
-// stream (the daemon restarted, the socket went away) ends the session; it
-// is reported as a failed pull (the collector shows unhealthy) and a new one,
-// which lists and reconciles again, starts after `reconnect`. Every request
-// has a deadline, so a hung daemon shows as an unhealthy collector, never as
-// a hung service.
+// re-inspects that container, an image event re-lists the images. A quiet
+// stream lists everything again every `resync`. A broken stream (the daemon
+// restarted, the socket went away) ends the session; it is reported as a
+// failed pull (the collector shows unhealthy) and a new one, which lists and
+// reconciles again, starts after `reconnect`. Every request has a deadline,
+// so a hung daemon shows as an unhealthy collector, never as a hung service.
 //
 // Thread-safety: a Collector (one Run at a time).
 
@@ -38,8 +38,13 @@ struct DockerOptions {
   EnvFilter env = EnvFilter::Default();
   // Bounds each request, connect to last byte.
   std::chrono::milliseconds timeout{10000};
-  // Between the end of a session and the next attempt.
+  // Between the end of a session and the next attempt, doubling to 30 s
+  // while sessions fail before they listed.
   std::chrono::milliseconds reconnect{1000};
+  // A session lists everything again after this long without an event: it
+  // heals what an engine's dropped events left stale, and finds a daemon
+  // that hung.
+  std::chrono::milliseconds resync{300000};
 };
 
 // The options for podman's Docker-compatible service: collector "podman",

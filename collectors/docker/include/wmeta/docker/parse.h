@@ -35,7 +35,13 @@ inline constexpr std::string_view kMaxApiVersion = "1.45";
 // its minimum above kMaxApiVersion.
 Result<std::string> NegotiateApiVersion(std::string_view version_json);
 
-// The "Id" of each object of a /containers/json or /images/json body.
+// Whether `id` has the shape of an engine's container or image id: a hex
+// digest of 12 to 64 digits, optionally "sha256:"-prefixed. Only such ids go
+// into request paths.
+bool IsEngineId(std::string_view id);
+
+// The "Id" of each object of a /containers/json or /images/json body;
+// kInvalidArgument when one is missing or not an engine id.
 Result<std::vector<std::string>> ParseIds(std::string_view list_json);
 
 // One line of the /events stream.
@@ -47,8 +53,6 @@ struct EngineEvent {
   // The container id, or the image id or name.
   std::string id;
   std::map<std::string, std::string> attributes;
-  // Nanoseconds since the epoch; 0 when the daemon did not say.
-  int64_t time_nano = 0;
 };
 Result<EngineEvent> ParseEngineEvent(std::string_view line);
 
