@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds, and runs wmetad in the foreground on the
 # default data dir ($WMETA_DATA_DIR, else /var/lib/wmeta for root, else
-# ~/.local/state/wmeta) with the process collector, its socket in the data dir and HTTP on
+# ~/.local/state/wmeta) with the process collector (and docker/podman when their sockets
+# are at the default paths), its socket in the data dir and HTTP on
 # 127.0.0.1:7170. Ctrl-C (or SIGTERM) stops it cleanly. Extra arguments go to wmetad.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +14,8 @@ wmetad starting. From another terminal:
   curl -s localhost:7170/healthz; curl -s localhost:7170/metrics
   build/tools/wmeta push tools/samples/node_events.ndjson   # writes go through wmetad
 HINT
-exec build/tools/wmetad "$@"
+# The container engines whose sockets are there are followed too.
+collectors=process
+[[ -S /var/run/docker.sock ]] && collectors+=,docker
+[[ -S /run/podman/podman.sock ]] && collectors+=,podman
+exec build/tools/wmetad --collectors "$collectors" "$@"
