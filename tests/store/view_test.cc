@@ -139,6 +139,30 @@ TEST_F(ViewTest, ContainerForProcess) {  // §10 A4
   EXPECT_EQ(view_.ProcessesInContainer("container_id2").size(), 1u);
 }
 
+TEST_F(ViewTest, ListsWhatAnEntityOwns) {
+  Set("process_collector", "process", "1",
+      R"("owner":{"kind":"container","id":"c1"})");
+  Set("process_collector", "process", "2", R"("container_id":"c1")");
+  Set("process_collector", "process", "3", R"("container_id":"c2")");
+  Set("process_collector", "process", "4");
+  Set("node_orchestrator", "container", "c1",
+      R"("owner":{"kind":"kubernetes_pod","id":"uid"})");
+  Set("runtime", "container", "c2");
+  auto ids = [&](ListQuery query) {
+    std::vector<std::string> out;
+    for (const EntityPtr& e : view_.List(query))
+      out.push_back(e->id.ToString());
+    return out;
+  };
+  EXPECT_EQ(
+      ids({.kind = Kind::kProcess, .owner = EntityId{Kind::kContainer, "c1"}}),
+      (std::vector<std::string>{"process/1", "process/2"}));
+  // Every kind: what the pod owns is its container, not the processes in it.
+  EXPECT_EQ(ids({.owner = EntityId{Kind::kKubernetesPod, "uid"}}),
+            std::vector<std::string>{"container/c1"});
+  EXPECT_TRUE(ids({.owner = EntityId{Kind::kContainer, "c9"}}).empty());
+}
+
 TEST_F(ViewTest, PodForContainer) {
   Set("node_orchestrator", "kubernetes_pod", "uid", R"("name":"web-0")");
   Set("runtime", "container", "c1");
