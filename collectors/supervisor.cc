@@ -20,6 +20,7 @@ class Slot final : public Reporter {
   }
 
   void Start(Sink& sink, const SupervisorOptions& options) {
+    on_health_change_ = options.on_health_change;
     thread_ = std::jthread([this, &sink, options](std::stop_token stop) {
       Loop(sink, options, stop);
     });
@@ -36,15 +37,20 @@ class Slot final : public Reporter {
 
   void Pulled(const Status& status,
               std::chrono::steady_clock::duration took) override {
-    std::lock_guard lock(mu_);
-    ++health_.pulls;
-    health_.last_pull_duration = took;
-    if (status) {
-      health_.last_error.reset();
-    } else {
-      ++health_.pull_errors;
-      health_.last_error = status.error();
+    CollectorHealth now;
+    {
+      std::lock_guard lock(mu_);
+      ++health_.pulls;
+      health_.last_pull_duration = took;
+      if (status) {
+        health_.last_error.reset();
+      } else {
+        ++health_.pull_errors;
+        health_.last_error = status.error();
+      }
+      now = health_;
     }
+    Notify(now);
   }
 
  private:
@@ -63,12 +69,15 @@ class Slot final : public Reporter {
                                " returned without being stopped");
       }
       if (lasted >= options.healthy_after) backoff = options.initial_backoff;
+      CollectorHealth now;
       {
         std::lock_guard lock(mu_);
         ++health_.restarts;
         health_.last_error = status.error();
         health_.state = CollectorHealth::State::kBackingOff;
+        now = health_;
       }
+      Notify(now);
       SleepUntil(stop, std::chrono::steady_clock::now() + backoff);
       backoff = std::min(backoff * 2, options.max_backoff);
     }
@@ -90,6 +99,13 @@ class Slot final : public Reporter {
     }
   }
 
+  // Only the collector's thread calls it (Pulled runs within its runs).
+  void Notify(const CollectorHealth& now) {
+    if (now.healthy() == notified_healthy_) return;
+    notified_healthy_ = now.healthy();
+    if (on_health_change_) on_health_change_(now);
+  }
+
   void SetState(CollectorHealth::State state) {
     std::lock_guard lock(mu_);
     health_.state = state;
@@ -98,6 +114,8 @@ class Slot final : public Reporter {
   std::unique_ptr<Collector> collector_;
   mutable std::mutex mu_;
   CollectorHealth health_;
+  std::function<void(const CollectorHealth&)> on_health_change_;
+  bool notified_healthy_ = true;
   std::jthread thread_;
 };
 

@@ -213,8 +213,18 @@ Status ServiceImpl::Init() {
   // Collectors before the listeners, whose threads read their health: the
   // store and the metrics follower they feed are ready.
   sink_ = std::make_unique<StoreSink>(*store_, metrics_);
-  WMETA_ASSIGN_OR_RETURN(supervisor_, collectors::Supervisor::Start(
-                                          std::move(collectors), *sink_));
+  collectors::SupervisorOptions supervision;
+  supervision.on_health_change = [](const collectors::CollectorHealth& h) {
+    if (h.healthy()) {
+      spdlog::info("collector {}: healthy again", h.name);
+    } else {
+      spdlog::warn("collector {}: unhealthy: {}", h.name,
+                   h.last_error ? h.last_error->ToString() : "stopped");
+    }
+  };
+  WMETA_ASSIGN_OR_RETURN(
+      supervisor_, collectors::Supervisor::Start(std::move(collectors), *sink_,
+                                                 std::move(supervision)));
 
   ServerOptions server_options;
   server_options.socket_path = socket_path_;

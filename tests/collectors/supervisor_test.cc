@@ -254,6 +254,32 @@ TEST(SupervisorTest, PullErrorsAreCountedAndASuccessfulPullClearsThem) {
   EXPECT_TRUE(health.healthy());
 }
 
+TEST(SupervisorTest, HealthFlipsAreReportedOnceEach) {
+  TestSink sink;
+  auto puller = std::make_unique<FlakyPuller>();
+  FlakyPuller* flaky = puller.get();
+  std::vector<std::unique_ptr<Collector>> collectors;
+  collectors.push_back(std::move(puller));
+  std::mutex mu;
+  std::vector<std::string> flips;
+  SupervisorOptions options = FastBackoff();
+  options.on_health_change = [&](const CollectorHealth& h) {
+    std::lock_guard lock(mu);
+    flips.push_back(h.name + (h.healthy() ? " healthy" : " unhealthy: ") +
+                    (h.last_error ? h.last_error->message : ""));
+  };
+  auto supervisor = Start(std::move(collectors), sink, options);
+  ASSERT_NE(supervisor, nullptr);
+  // Many failed pulls, one report.
+  ASSERT_TRUE(
+      WaitUntil([&] { return supervisor->Health()[0].pull_errors >= 5; }));
+  flaky->failing = false;
+  ASSERT_TRUE(WaitUntil([&] { return supervisor->Health()[0].healthy(); }));
+  supervisor.reset();
+  EXPECT_EQ(flips, (std::vector<std::string>{
+                       "flaky unhealthy: source unreadable", "flaky healthy"}));
+}
+
 TEST(SupervisorTest, DestructionStopsABlockedCollectorPromptly) {
   TestSink sink;
   Blocker blocker;

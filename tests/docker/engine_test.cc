@@ -621,6 +621,14 @@ TEST_P(EngineTest, ScriptedLifecycleAgreesWithInspectAtEveryStep) {
   ASSERT_TRUE(
       Eventually([&] { return AllAgree() == true; }, std::chrono::seconds(30)))
       << AllAgree().message();
+  // The outage is in wmetad's log, and its end.
+  std::string down = "collector " + runtime() + ": unhealthy";
+  std::string up = "collector " + runtime() + ": healthy again";
+  EXPECT_TRUE(Eventually([&] {
+    std::string log = daemon_->log();
+    return log.find(down) != std::string::npos &&
+           log.find(up, log.find(down)) != std::string::npos;
+  })) << daemon_->log();
   if (Str(Obj(engine_->Inspect("life"), "State"), "Status") != "running") {
     engine_->Step({"start"}, {"start", "life"});
     EXPECT_TRUE(Agrees("life"));

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +49,10 @@ struct SupervisorOptions {
   std::chrono::milliseconds max_backoff{30000};
   // A run that lasted this long resets the backoff.
   std::chrono::milliseconds healthy_after{60000};
+  // Called when a collector's healthy() turns false or true again (they all
+  // start healthy), with its health then: for logs, since health flips
+  // rarely and errors repeat. On the collector's thread; must not block.
+  std::function<void(const CollectorHealth&)> on_health_change;
 };
 
 class Supervisor {
