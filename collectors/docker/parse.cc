@@ -201,18 +201,22 @@ std::vector<Port> Ports(const json::object* bound,
         *last - *first >= kMaxPortsPerRange) {
       continue;
     }
-    std::optional<int> host_port;
+    // The first binding: "8080", or for a range "8000-8002", which maps one
+    // to one.
+    std::optional<int> host_first;
     if (const json::array* bindings = value.if_array()) {
       for (const json::value& binding : *bindings) {
-        if (const json::object* b = binding.if_object()) {
-          host_port = ParsePort(String(b, "HostPort"));
-          if (host_port) break;
-        }
+        std::string host = String(binding.if_object(), "HostPort");
+        host_first = ParsePort(host.substr(0, host.find('-')));
+        if (host_first) break;
       }
     }
     for (int port = *first; port <= *last && out.size() < kMaxPorts; ++port) {
-      // A bound range maps one to one; only a single port keeps its binding.
-      out.push_back({port, protocol, first == last ? host_port : std::nullopt});
+      std::optional<int> host_port;
+      if (host_first && *host_first + (port - *first) <= 65535) {
+        host_port = *host_first + (port - *first);
+      }
+      out.push_back({port, protocol, host_port});
     }
   }
   std::sort(out.begin(), out.end(), [](const Port& a, const Port& b) {
@@ -502,8 +506,11 @@ Result<Event> ParseContainer(std::string_view inspect_json,
   std::string image_id = String(container, "Image");
   std::string reference = String(config, "Image");
   const ImageRefs* image = context.image ? context.image(image_id) : nullptr;
-  if ((reference.empty() || reference.starts_with("sha256:")) && image &&
-      !image->repo_tags.empty()) {
+  // `docker run 4905025eca00` names the image by (a prefix of) its id.
+  bool by_id =
+      reference.empty() || reference.starts_with("sha256:") ||
+      (IsEngineId(reference) && image_id.starts_with("sha256:" + reference));
+  if (by_id && image && !image->repo_tags.empty()) {
     reference = image->repo_tags.front();
   }
   ImageName image_name = SplitImageName(reference);

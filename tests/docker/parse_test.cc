@@ -214,6 +214,13 @@ TEST(Container, ImageLabelsAndRepoDigestFromTheImage) {
   Result<Event> event = ParseContainer(body, context, {});
   ASSERT_TRUE(event) << event.error().message;
   json::object c = EntityOf(*event);
+  // By a short id too.
+  refs.id = "sha256:feedfacecafe0123";
+  Result<Event> short_id = ParseContainer(
+      R"({"Id":"c2","Image":"sha256:feedfacecafe0123","Config":{"Image":"feedfacecafe"}})",
+      context, {});
+  ASSERT_TRUE(short_id) << short_id.error().message;
+  EXPECT_EQ(At(EntityOf(*short_id), "image.short_name"), "app");
   // Created by image id: named through the image's tag.
   EXPECT_EQ(At(c, "image.raw_name"), "registry.example.com:5000/team/app:2");
   EXPECT_EQ(At(c, "image.registry"), "registry.example.com:5000");
@@ -247,12 +254,15 @@ TEST(Container, PortsBoundOrExposedWithRanges) {
     "NetworkSettings":{"Ports":{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"}],
                                 "9000-9002/tcp":null,"53/udp":null,
                                 "99999/tcp":null,"1-70000/tcp":null,
-                                "7/bogus":null}}})";
+                                "7/bogus":null,
+                                "7000-7001/udp":[{"HostPort":"17000-17001"}]}}})";
   Result<Event> event = ParseContainer(body, {}, {});
   ASSERT_TRUE(event) << event.error().message;
   EXPECT_EQ(json::serialize(EntityOf(*event)["ports"]),
             R"([{"port":53,"protocol":"udp"},)"
             R"({"port":80,"protocol":"tcp","host_port":8080},)"
+            R"({"port":7000,"protocol":"udp","host_port":17000},)"
+            R"({"port":7001,"protocol":"udp","host_port":17001},)"
             R"({"port":9000,"protocol":"tcp"},{"port":9001,"protocol":"tcp"},)"
             R"({"port":9002,"protocol":"tcp"}])");
 }
