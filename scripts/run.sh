@@ -14,8 +14,12 @@ wmetad starting. From another terminal:
   curl -s localhost:7170/healthz; curl -s localhost:7170/metrics
   build/tools/wmeta push tools/samples/node_events.ndjson   # writes go through wmetad
 HINT
-# The container engines whose sockets are there are followed too.
-collectors=process
-[[ -S /var/run/docker.sock ]] && collectors+=,docker
-[[ -S /run/podman/podman.sock ]] && collectors+=,podman
-exec build/tools/wmetad --collectors "$collectors" "$@"
+# Unless told which collectors to run, the container engines whose sockets are there are
+# followed too.
+if [[ " $* " != *" --collectors"* && " $* " != *" --config"* ]]; then
+  collectors=process
+  [[ -S /var/run/docker.sock ]] && collectors+=,docker
+  [[ -S /run/podman/podman.sock ]] && collectors+=,podman
+  set -- --collectors "$collectors" "$@"
+fi
+exec build/tools/wmetad "$@"

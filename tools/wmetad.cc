@@ -48,8 +48,7 @@ int Run(int argc, char** argv) {
       app.add_option(
              "--collectors", options.collectors,
              "Collectors to run, comma-separated (known: process, docker, "
-             "podman); "
-             "\"\" for none")
+             "podman); \"\" for none")
           ->delimiter(',')
           ->capture_default_str();
   auto* proc_root = app.add_option("--proc-root", options.proc_root,
