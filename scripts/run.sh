@@ -10,6 +10,7 @@ bash scripts/build.sh
 cat >&2 <<'HINT'
 wmetad starting. From another terminal:
   build/tools/wmeta list --kind process        # the merged view (read from the data dir)
+  build/tools/wmeta list --kind container      # when Docker or podman runs
   build/tools/wmeta watch                      # follow changes live; Ctrl-C ends it
   curl -s localhost:7170/healthz; curl -s localhost:7170/metrics
   build/tools/wmeta push tools/samples/node_events.ndjson   # writes go through wmetad
