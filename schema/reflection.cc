@@ -1,6 +1,7 @@
 #include "wmeta/schema/reflection.h"
 
 #include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -13,6 +14,21 @@ const reflection::Schema& EmbeddedSchema() {
   static const reflection::Schema& schema =
       *reflection::GetSchema(fb::RecordBinarySchema::data());
   return schema;
+}
+
+const std::string& SchemaHash() {
+  static const std::string hash = [] {
+    const uint8_t* data = fb::RecordBinarySchema::data();
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < fb::RecordBinarySchema::size(); ++i) {
+      h = (h ^ data[i]) * 1099511628211ull;
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof(hex), "%016llx",
+                  static_cast<unsigned long long>(h));
+    return std::string(hex);
+  }();
+  return hash;
 }
 
 const reflection::Object& EntityTable(Kind kind) {

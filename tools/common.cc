@@ -3,8 +3,10 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <charconv>
+#include <csignal>
 
 #include "client.h"
 
@@ -85,12 +87,24 @@ std::optional<uint64_t> ParseOffset(std::string_view text) {
   return offset;
 }
 
+std::atomic<bool> interrupted{false};
+
+extern "C" void OnInterrupt(int) { interrupted = true; }
+
 // "null" for an absent value in JSON output.
 std::string JsonOrNull(const std::string& json) {
   return json.empty() ? "null" : json;
 }
 
 }  // namespace
+
+void CatchInterrupts() {
+  interrupted = false;
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
+}
+
+bool Interrupted() { return interrupted; }
 
 Result<PointSpec> ParsePoint(const Point& point) {
   if (auto offset = ParseOffset(point.text)) return PointSpec{*offset, {}};

@@ -65,6 +65,12 @@ Result<uint64_t> ParseBytes(std::string_view text);
 
 std::string HumanBytes(uint64_t bytes);
 
+// From now on Ctrl-C and SIGTERM set a flag, which Interrupted() reads,
+// instead of ending the process: for commands that stop cleanly (a blocking
+// read returns early with EINTR).
+void CatchInterrupts();
+bool Interrupted();
+
 // Progress of a long command on a terminal (stderr), at most every 200 ms;
 // silent when stderr is not a terminal.
 class Progress {

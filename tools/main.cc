@@ -166,6 +166,27 @@ int Run(int argc, char** argv) {
   watch_cmd->add_option("--limit", watch.limit, "Stop after this many events");
   watch_cmd->add_flag("--json", watch.json, "One JSON object per line");
 
+  wmeta::tools::CaptureOptions capture;
+  auto* capture_cmd = app.add_subcommand(
+      "capture",
+      "Write the log's records from --from to --to into a capture file "
+      "(-o), or check one (--verify)");
+  capture_cmd->add_option("--from", capture.from,
+                          "An offset or a time (default: the first record)");
+  capture_cmd->add_option(
+      "--to", capture.to,
+      "An offset or a time (default: the last record as of now)");
+  capture_cmd
+      ->add_option("--kind", capture.kinds, "Only these kinds (repeatable)")
+      ->check(CLI::IsMember(kinds));
+  capture_cmd->add_option("--source", capture.sources,
+                          "Only these sources' records (repeatable)");
+  auto* capture_out = capture_cmd->add_option("-o,--output", capture.output,
+                                              "The file to write");
+  capture_cmd->add_option("--verify", capture.verify, "Check this capture file")
+      ->excludes(capture_out);
+  capture_cmd->add_flag("--json", capture.json, "Print the summary as JSON");
+
   wmeta::tools::CheckpointOptions checkpoint;
   auto* checkpoint_cmd =
       app.add_subcommand("checkpoint", "Write a checkpoint of the view now");
@@ -199,6 +220,9 @@ int Run(int argc, char** argv) {
     if (log.from && log.to && *log.to < *log.from) {
       throw CLI::ValidationError("--to", "must not be below --from");
     }
+    if (*capture_cmd && capture.output.empty() && capture.verify.empty()) {
+      throw CLI::ValidationError("capture", "give -o FILE or --verify FILE");
+    }
     if (*retention_cmd && retention.max_age.empty() &&
         retention.max_records == 0 && retention.max_bytes.empty()) {
       throw CLI::ValidationError(
@@ -217,6 +241,7 @@ int Run(int argc, char** argv) {
   if (*history_cmd) return wmeta::tools::RunHistory(global, history);
   if (*diff_cmd) return wmeta::tools::RunDiff(global, diff);
   if (*watch_cmd) return wmeta::tools::RunWatch(global, watch);
+  if (*capture_cmd) return wmeta::tools::RunCapture(global, capture);
   if (*checkpoint_cmd) return wmeta::tools::RunCheckpoint(global, checkpoint);
   return wmeta::tools::RunRetention(global, retention);
 }

@@ -5,8 +5,6 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <atomic>
-#include <csignal>
 #include <map>
 
 #include "common.h"
@@ -49,10 +47,6 @@ void PrintChanges(
                c.after.empty() ? "(absent)" : c.after);
   }
 }
-
-std::atomic<bool> interrupted{false};
-
-extern "C" void OnInterrupt(int) { interrupted = true; }
 
 }  // namespace
 
@@ -206,9 +200,7 @@ int RunDiff(const GlobalOptions& global, const DiffOptions& options) {
 }
 
 int RunWatch(const GlobalOptions& global, const WatchOptions& options) {
-  interrupted = false;
-  std::signal(SIGINT, OnInterrupt);
-  std::signal(SIGTERM, OnInterrupt);
+  CatchInterrupts();
   WatchRequest request;
   request.raw = options.raw;
   for (const auto& name : options.kinds) {
@@ -228,7 +220,7 @@ int RunWatch(const GlobalOptions& global, const WatchOptions& options) {
 
   JsonCodec codec;
   uint64_t events = 0;
-  while (!interrupted && (options.limit == 0 || events < options.limit)) {
+  while (!Interrupted() && (options.limit == 0 || events < options.limit)) {
     auto bundle = (*stream)->Next(std::chrono::steady_clock::now() +
                                   std::chrono::milliseconds(200));
     if (!bundle) return Fail(bundle.error());

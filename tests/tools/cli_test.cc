@@ -95,6 +95,48 @@ TEST_F(CliTest, PushLogStatsVerify) {
   EXPECT_EQ(verify.out, "checked 3 records and 3 index entries: OK\n");
 }
 
+TEST_F(CliTest, CaptureWritesARangeAndVerifiesIt) {
+  ASSERT_EQ(Wmeta({"push"}, kThreeEvents).exit_code, 0);
+  std::string file = dir_.Sub("c.wcap");
+  RunResult capture =
+      Wmeta({"capture", "--kind", "container", "--json", "-o", file});
+  ASSERT_EQ(capture.exit_code, 0) << capture.err;
+  bj::value summary = bj::parse(capture.out);
+  EXPECT_EQ(summary.at("records").as_int64(), 2);
+  EXPECT_EQ(summary.at("first_offset").as_int64(), 1);
+  EXPECT_EQ(summary.at("last_offset").as_int64(), 3);
+  EXPECT_EQ(summary.at("kinds").at(0).as_string(), "container");
+  RunResult stats = Wmeta({"stats", "--json"});
+  EXPECT_EQ(summary.at("store_id"), bj::parse(stats.out).at("store_id"));
+
+  RunResult verify = Wmeta({"capture", "--verify", file, "--json"});
+  ASSERT_EQ(verify.exit_code, 0) << verify.err;
+  EXPECT_EQ(bj::parse(verify.out).at("records").as_int64(), 2);
+  // A range, and nothing when it holds nothing.
+  RunResult two = Wmeta({"capture", "--from", "2", "--to", "2", "--json", "-o",
+                         dir_.Sub("two.wcap")});
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(bj::parse(two.out).at("records").as_int64(), 1);
+  RunResult none =
+      Wmeta({"capture", "--from", "9", "--json", "-o", dir_.Sub("none.wcap")});
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(bj::parse(none.out).at("records").as_int64(), 0);
+
+  // Damage is reported with its position, and fails the command.
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::ofstream(file, std::ios::binary | std::ios::trunc)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size() - 3));
+  RunResult damaged = Wmeta({"capture", "--verify", file});
+  EXPECT_EQ(damaged.exit_code, 1);
+  EXPECT_NE(damaged.err.find("at byte"), std::string::npos) << damaged.err;
+  EXPECT_NE(damaged.err.find("truncated"), std::string::npos) << damaged.err;
+  EXPECT_EQ(Wmeta({"capture"}).exit_code, 2);
+}
+
 TEST_F(CliTest, ABadLineRejectsTheWholeInput) {
   ASSERT_EQ(Wmeta({"push"}, kThreeEvents).exit_code, 0);
   std::string input =

@@ -9,6 +9,7 @@
 #include <flatbuffers/reflection.h>
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "wmeta/schema/kind.h"
@@ -20,6 +21,10 @@ inline constexpr std::string_view kMapAttribute = "wmeta_map";
 inline constexpr std::string_view kUnionKeyAttribute = "wmeta_union_key";
 
 const reflection::Schema& EmbeddedSchema();
+
+// A fingerprint of the embedded binary schema (16 hex digits of its 64-bit
+// FNV-1a): files that carry records name the schema they were written with.
+const std::string& SchemaHash();
 
 // The table of `kind`'s entities (wmeta.fb.Container, ...).
 const reflection::Object& EntityTable(Kind kind);

@@ -118,6 +118,22 @@ struct WatchOptions {
 };
 int RunWatch(const GlobalOptions& global, const WatchOptions& options);
 
+struct CaptureOptions {
+  // An offset or a time (RFC 3339 or a span back); empty: the first record.
+  std::string from;
+  // An offset or a time; empty: the last record as of the start.
+  std::string to;
+  std::vector<std::string> kinds;
+  std::vector<std::string> sources;
+  std::string output;
+  // Check this capture file instead of writing one.
+  std::string verify;
+  bool json = false;
+};
+// Writes the log's records in [from, to] (kinds, sources) to a capture file
+// (replay/FORMAT.md), or with `verify` checks one.
+int RunCapture(const GlobalOptions& global, const CaptureOptions& options);
+
 struct CheckpointOptions {
   bool json = false;
 };

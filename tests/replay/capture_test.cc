@@ -1,0 +1,248 @@
+// Capture files: what is written reads back byte for byte, and a damaged or
+// truncated file is refused naming the byte where the damage is.
+
+#include "wmeta/replay/capture.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "events.h"
+#include "temp_dir.h"
+#include "wmeta/schema/crc32c.h"
+#include "wmeta/schema/reflection.h"
+
+namespace wmeta::replay {
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+void WriteAll(const std::string& path, std::string_view data) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(data.data(), static_cast<std::streamsize>(data.size()));
+}
+
+uint32_t U32At(const std::string& bytes, size_t at) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) {
+    v |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + i]))
+         << (8 * i);
+  }
+  return v;
+}
+
+void PutU32At(std::string& bytes, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) bytes[at + i] = static_cast<char>(v >> (8 * i));
+}
+
+class CaptureTest : public ::testing::Test {
+ protected:
+  // `count` records at offsets 10, 11, ..., ingested a second apart.
+  std::vector<Event> Records(size_t count) {
+    std::vector<Event> out;
+    for (size_t i = 0; i < count; ++i) {
+      out.push_back(testing::RealisticContainerEvent(i).Stamped(
+          10 + i, FromUnixNanos(1'700'000'000'000'000'000 +
+                                static_cast<int64_t>(i) * 1'000'000'000)));
+    }
+    return out;
+  }
+
+  CaptureSummary Write(const std::vector<Event>& records) {
+    CaptureHeader header;
+    header.store_id = "store-1";
+    header.from = 10;
+    header.to = 1'000'000;
+    header.kinds = {"container"};
+    header.sources = {"runtime"};
+    auto writer = CaptureWriter::Create(path_, header);
+    EXPECT_TRUE(writer) << writer.error().ToString();
+    for (const Event& e : records) EXPECT_TRUE((*writer)->Add(e.view()));
+    Result<CaptureSummary> summary = (*writer)->Finish();
+    EXPECT_TRUE(summary) << summary.error().ToString();
+    return *summary;
+  }
+
+  // The byte where the first frame (after the header) starts.
+  size_t FirstFrame(const std::string& bytes) const {
+    return 16 + U32At(bytes, 12) + 4;
+  }
+
+  testing::TempDir dir_;
+  std::string path_ = dir_.Sub("c.wcap");
+};
+
+TEST_F(CaptureTest, ReadsBackByteForByteWithItsHeaderAndSummary) {
+  // About 4 MiB of records: several blocks.
+  std::vector<Event> records = Records(10'000);
+  CaptureSummary written = Write(records);
+  EXPECT_EQ(written.records, 10'000u);
+  EXPECT_EQ(written.first_offset, 10u);
+  EXPECT_EQ(written.last_offset, 10'009u);
+  EXPECT_FALSE(std::filesystem::exists(path_ + ".tmp"));
+
+  auto reader = CaptureReader::Open(path_);
+  ASSERT_TRUE(reader) << reader.error().ToString();
+  const CaptureHeader& h = (*reader)->header();
+  EXPECT_EQ(h.schema_hash, SchemaHash());
+  EXPECT_EQ(h.schema_hash.size(), 16u);
+  EXPECT_EQ(h.store_id, "store-1");
+  EXPECT_EQ(h.from, 10u);
+  EXPECT_EQ(h.to, 1'000'000u);
+  EXPECT_EQ(h.kinds, std::vector<std::string>{"container"});
+  EXPECT_EQ(h.sources, std::vector<std::string>{"runtime"});
+  EXPECT_LT(SystemClock().Now() - h.created, std::chrono::minutes(1));
+  for (const Event& want : records) {
+    auto got = (*reader)->Next();
+    ASSERT_TRUE(got) << got.error().ToString();
+    ASSERT_TRUE(got->has_value());
+    ASSERT_EQ((*got)->bytes(), want.bytes());
+  }
+  auto end = (*reader)->Next();
+  ASSERT_TRUE(end) << end.error().ToString();
+  EXPECT_FALSE(end->has_value());
+  const CaptureSummary& s = (*reader)->summary();
+  EXPECT_EQ(s.records, 10'000u);
+  EXPECT_EQ(s.last_offset, 10'009u);
+  EXPECT_EQ(s.first_time, records.front().view().ingest_time());
+  EXPECT_EQ(s.last_time, records.back().view().ingest_time());
+  EXPECT_TRUE(VerifyCapture(path_));
+  // More than one block, each with its own frame.
+  std::string bytes = ReadAll(path_);
+  EXPECT_LT(U32At(bytes, FirstFrame(bytes) + 1), bytes.size() / 2);
+}
+
+TEST_F(CaptureTest, AnEmptyCaptureIsAValidOne) {
+  Write({});
+  auto summary = VerifyCapture(path_);
+  ASSERT_TRUE(summary) << summary.error().ToString();
+  EXPECT_EQ(summary->records, 0u);
+}
+
+TEST_F(CaptureTest, TheWriterKeepsOffsetsInOrderAndLeavesNothingHalfWritten) {
+  std::vector<Event> records = Records(3);
+  {
+    auto writer = CaptureWriter::Create(path_, {});
+    ASSERT_TRUE(writer);
+    ASSERT_TRUE((*writer)->Add(records[1].view()));
+    EXPECT_EQ((*writer)->Add(records[0].view()).error().code,
+              ErrorCode::kInvalidArgument);
+    EXPECT_EQ((*writer)->Add(testing::ContainerEvent("x").view()).error().code,
+              ErrorCode::kInvalidArgument);
+    EXPECT_TRUE(std::filesystem::exists(path_ + ".tmp"));
+  }
+  // Dropped without Finish: no capture, no temporary file.
+  EXPECT_FALSE(std::filesystem::exists(path_));
+  EXPECT_FALSE(std::filesystem::exists(path_ + ".tmp"));
+  EXPECT_EQ(
+      CaptureWriter::Create(dir_.Sub("no/such/dir/c.wcap"), {}).error().code,
+      ErrorCode::kIoError);
+}
+
+TEST_F(CaptureTest, TruncationIsFoundAndPlaced) {
+  Write(Records(100));
+  std::string whole = ReadAll(path_);
+  size_t frame = FirstFrame(whole);
+  size_t block = U32At(whole, frame + 1);
+  size_t trailer = frame + 9 + block;
+  struct Cut {
+    size_t at;
+    ErrorCode code;
+    std::string says;
+  };
+  for (const Cut& cut : std::vector<Cut>{
+           {4, ErrorCode::kUnsupportedFormat, "not a wmeta capture"},
+           {10, ErrorCode::kCorruption,
+            "at byte 10: the file ends inside the header"},
+           {20, ErrorCode::kCorruption, "the file ends inside the header"},
+           {frame, ErrorCode::kCorruption,
+            "at byte " + std::to_string(frame) +
+                ": the file ends without its trailer (truncated)"},
+           {frame + 5, ErrorCode::kCorruption,
+            "at byte " + std::to_string(frame) +
+                ": the file ends inside a frame header"},
+           {frame + 500, ErrorCode::kCorruption,
+            "at byte " + std::to_string(frame) +
+                ": the file ends inside a frame of " + std::to_string(block) +
+                " bytes (truncated)"},
+           {trailer, ErrorCode::kCorruption,
+            "at byte " + std::to_string(trailer) +
+                ": the file ends without its trailer (truncated)"},
+           {whole.size() - 1, ErrorCode::kCorruption,
+            "at byte " + std::to_string(trailer) +
+                ": the file ends inside a frame of"}}) {
+    WriteAll(path_, std::string_view(whole).substr(0, cut.at));
+    auto verified = VerifyCapture(path_);
+    ASSERT_FALSE(verified) << "cut at " << cut.at;
+    EXPECT_EQ(verified.error().code, cut.code) << cut.at;
+    EXPECT_NE(verified.error().message.find(cut.says), std::string::npos)
+        << "cut at " << cut.at << ": " << verified.error().message;
+  }
+}
+
+TEST_F(CaptureTest, DamageIsFoundAndPlaced) {
+  Write(Records(100));
+  const std::string whole = ReadAll(path_);
+  size_t frame = FirstFrame(whole);
+  auto damaged = [&](auto edit) {
+    std::string bytes = whole;
+    edit(bytes);
+    WriteAll(path_, bytes);
+    auto verified = VerifyCapture(path_);
+    EXPECT_FALSE(verified);
+    return verified ? std::string("verified") : verified.error().message;
+  };
+  EXPECT_NE(
+      damaged([&](std::string& b) {
+        b[frame + 9 + 300] ^= 1;
+      }).find("at byte " + std::to_string(frame) + ": frame checksum mismatch"),
+      std::string::npos);
+  EXPECT_NE(damaged([](std::string& b) {
+              b[20] ^= 1;
+            }).find("at byte 16: header checksum mismatch"),
+            std::string::npos);
+  EXPECT_NE(damaged([&](std::string& b) {
+              b[frame] = 'X';
+            }).find("at byte " + std::to_string(frame) + ": not a frame"),
+            std::string::npos);
+  EXPECT_NE(damaged([](std::string& b) {
+              b += "junk";
+            }).find("bytes after the trailer"),
+            std::string::npos);
+  // A record that does not verify inside a block whose checksum was made to
+  // match: the records are checked too, not only the checksums.
+  size_t record = frame + 9;
+  std::string message = damaged([&](std::string& b) {
+    PutU32At(b, record + 4, 0xFFFFFF00);  // the record's root offset
+    uint32_t length = U32At(b, frame + 1);
+    PutU32At(b, frame + 5,
+             Crc32c(std::string_view(b).substr(frame + 9, length)));
+  });
+  EXPECT_NE(message.find("at byte " + std::to_string(record) +
+                         ": a record that does not verify"),
+            std::string::npos)
+      << message;
+  // Not a capture at all, or a format from the future.
+  WriteAll(path_, "{\"source\":\"runtime\"}\n");
+  EXPECT_EQ(VerifyCapture(path_).error().code, ErrorCode::kUnsupportedFormat);
+  std::string future = whole;
+  PutU32At(future, 8, 2);
+  WriteAll(path_, future);
+  auto refused = VerifyCapture(path_);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnsupportedFormat);
+  EXPECT_NE(refused.error().message.find("capture format 2"),
+            std::string::npos);
+  EXPECT_EQ(VerifyCapture(dir_.Sub("missing.wcap")).error().code,
+            ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace wmeta::replay

@@ -1,0 +1,145 @@
+// wmeta capture: a range of the log into a capture file, or a check of one.
+
+#include <fmt/core.h>
+
+#include "common.h"
+#include "wmeta/replay/capture.h"
+#include "wmeta/tools/commands.h"
+
+namespace wmeta::tools {
+namespace {
+
+std::string StringsJson(const std::vector<std::string>& values) {
+  std::string out = "[";
+  for (const std::string& v : values) {
+    out += (out.size() > 1 ? "," : "") + Quote(v);
+  }
+  return out + "]";
+}
+
+void PrintCapture(const std::string& path, const replay::CaptureHeader& h,
+                  const replay::CaptureSummary& s, bool json) {
+  if (json) {
+    fmt::print(
+        "{{\"file\":{},\"schema_hash\":{},\"store_id\":{},\"from\":{},"
+        "\"to\":{},\"kinds\":{},\"sources\":{},\"created\":{},\"records\":{},"
+        "\"first_offset\":{},\"last_offset\":{},\"first_time\":{},"
+        "\"last_time\":{}}}\n",
+        Quote(path), Quote(h.schema_hash), Quote(h.store_id), h.from, h.to,
+        StringsJson(h.kinds), StringsJson(h.sources),
+        Quote(FormatTime(h.created)), s.records, s.first_offset, s.last_offset,
+        Quote(FormatTime(s.first_time)), Quote(FormatTime(s.last_time)));
+    return;
+  }
+  fmt::print("{}: {} records", path, s.records);
+  if (s.records > 0) {
+    fmt::print(", offsets {}..{}, {} .. {}", s.first_offset, s.last_offset,
+               FormatTime(s.first_time), FormatTime(s.last_time));
+  }
+  fmt::print("\n  from store {} (asked {}..{}{}{}), schema {}, written {}\n",
+             h.store_id, h.from, h.to,
+             h.kinds.empty() ? "" : ", kinds " + StringsJson(h.kinds),
+             h.sources.empty() ? "" : ", sources " + StringsJson(h.sources),
+             h.schema_hash, FormatTime(h.created));
+}
+
+int Verify(const std::string& path, bool json) {
+  auto reader = replay::CaptureReader::Open(path);
+  if (!reader) return Fail(reader.error());
+  Progress progress("verify");
+  while (true) {
+    auto event = (*reader)->Next();
+    if (!event) return Fail(event.error());
+    if (!*event) break;
+  }
+  PrintCapture(path, (*reader)->header(), (*reader)->summary(), json);
+  return 0;
+}
+
+}  // namespace
+
+int RunCapture(const GlobalOptions& global, const CaptureOptions& options) {
+  if (!options.verify.empty()) return Verify(options.verify, options.json);
+  WatchRequest request;
+  request.raw = true;
+  for (const auto& name : options.kinds) {
+    auto kind = KindFromName(name);
+    if (!kind) {
+      return Fail({ErrorCode::kInvalidArgument, "unknown kind '" + name + "'"});
+    }
+    request.kinds.push_back(*kind);
+  }
+  request.sources = options.sources;
+  PointSpec from, to;
+  if (!options.from.empty()) {
+    auto point = ParsePoint({options.from});
+    if (!point) return Fail(point.error());
+    from = *point;
+  }
+  if (!options.to.empty()) {
+    auto point = ParsePoint({options.to});
+    if (!point) return Fail(point.error());
+    to = *point;
+  }
+  auto backend = OpenBackend(global, /*read_only=*/true);
+  if (!backend) return Fail(backend.error());
+  auto stats = (*backend)->Stats();
+  if (!stats) return Fail(stats.error());
+  const log::Stats& log = stats->log;
+
+  replay::CaptureHeader header;
+  header.store_id = log.store_id;
+  header.kinds = options.kinds;
+  header.sources = options.sources;
+  header.from = from.offset.value_or(log.first_offset);
+  // Records up to the last one as of now: a capture ends.
+  header.to = std::min(to.offset.value_or(log.last_offset), log.last_offset);
+  auto writer = replay::CaptureWriter::Create(options.output, header);
+  if (!writer) return Fail(writer.error());
+  CatchInterrupts();
+  bool empty = log.last_offset < log.first_offset ||
+               (from.offset && *from.offset > header.to);
+  if (!empty) {
+    if (from.time) {
+      request.from = store::SubscribeOptions::From::kTime;
+      request.time = *from.time;
+    } else {
+      request.from = store::SubscribeOptions::From::kOffset;
+      request.offset = header.from;
+    }
+    request.until = header.to;
+    auto stream = (*backend)->Watch(request);
+    if (!stream) return Fail(stream.error());
+    Progress progress("capture");
+    bool done = false;
+    while (!done) {
+      if (Interrupted()) return Fail({ErrorCode::kUnavailable, "interrupted"});
+      auto bundle = (*stream)->Next(std::chrono::steady_clock::now() +
+                                    std::chrono::milliseconds(200));
+      if (!bundle) return Fail(bundle.error());
+      if (!*bundle) break;
+      for (const store::Message& m : **bundle) {
+        if (m.type != store::Message::Type::kEvent) continue;
+        EventView record = m.event->view();
+        if (to.time && record.ingest_time() > *to.time) {
+          done = true;
+          break;
+        }
+        if (Status added = (*writer)->Add(record); !added) {
+          return Fail(added.error());
+        }
+        progress.Update(record.offset() - header.from + 1,
+                        header.to - header.from + 1);
+      }
+    }
+  }
+  auto summary = (*writer)->Finish();
+  if (!summary) return Fail(summary.error());
+  // The header as written (the writer adds the schema hash and the time).
+  auto written = replay::CaptureReader::Open(options.output);
+  if (!written) return Fail(written.error());
+  PrintCapture(options.output, (*written)->header(), *summary, options.json);
+  return 0;
+}
+
+}  // namespace wmeta::tools
