@@ -46,7 +46,6 @@ void PrintCapture(const std::string& path, const replay::CaptureHeader& h,
 int Verify(const std::string& path, bool json) {
   auto reader = replay::CaptureReader::Open(path);
   if (!reader) return Fail(reader.error());
-  Progress progress("verify");
   while (true) {
     auto event = (*reader)->Next();
     if (!event) return Fail(event.error());
