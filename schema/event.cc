@@ -100,8 +100,15 @@ Result<Event> EventBuilder::FinishUnion(std::string_view source, EventType type,
                                         Kind kind,
                                         flatbuffers::Offset<void> entity,
                                         Timestamp observed, uint64_t offset,
-                                        Timestamp ingest_time) {
+                                        Timestamp ingest_time,
+                                        const RecordOrigin* origin) {
   auto source_offset = fbb_.CreateString(source);
+  flatbuffers::Offset<fb::Origin> origin_offset;
+  if (origin != nullptr) {
+    origin_offset =
+        fb::CreateOriginDirect(fbb_, origin->store_id.c_str(), origin->offset,
+                               ToUnixNanos(origin->ingest_time));
+  }
   fb::RecordBuilder record(fbb_);
   record.add_offset(offset);
   record.add_ingest_time(ToUnixNanos(ingest_time));
@@ -110,6 +117,7 @@ Result<Event> EventBuilder::FinishUnion(std::string_view source, EventType type,
   record.add_type(static_cast<fb::EventType>(type));
   record.add_entity_type(static_cast<fb::Entity>(kind));
   record.add_entity(entity);
+  record.add_origin(origin_offset);
   fb::FinishRecordBuffer(fbb_, record.Finish());
   std::string bytes(reinterpret_cast<const char*>(fbb_.GetBufferPointer()),
                     fbb_.GetSize());

@@ -432,6 +432,7 @@ Result<Event> JsonCodec::ParseEvent(std::string_view json,
   std::string type = "set";
   int64_t observed_time = 0;
   const bj::value* entity = nullptr;
+  std::optional<bj::object> origin;
   for (const auto& [key, value] : root.get_object()) {
     if (key == "offset" || key == "ingest_time" || value.is_null()) continue;
     if (key == "source") {
@@ -453,6 +454,28 @@ Result<Event> JsonCodec::ParseEvent(std::string_view json,
       observed_time = ToUnixNanos(*t);
     } else if (key == "entity") {
       entity = &value;
+    } else if (key == "origin") {
+      // As EventToJson shows it: {"store_id","offset","ingest_time"}.
+      const bj::object* o = value.if_object();
+      const bj::value* store = o ? o->if_contains("store_id") : nullptr;
+      const bj::value* at = o ? o->if_contains("offset") : nullptr;
+      const bj::value* when = o ? o->if_contains("ingest_time") : nullptr;
+      bool offset_ok =
+          at != nullptr &&
+          (at->is_uint64() || (at->is_int64() && at->get_int64() >= 0));
+      if (!store || !store->is_string() || !offset_ok || !when ||
+          !when->is_string()) {
+        return Invalid(
+            "origin: expected "
+            "{\"store_id\":..,\"offset\":..,\"ingest_time\":..}");
+      }
+      auto t = ParseTime(when->get_string());
+      if (!t) return Invalid("origin.ingest_time: " + t.error().message);
+      bj::object copy;
+      copy["store_id"] = store->get_string();
+      copy["offset"] = at->to_number<uint64_t>();
+      copy["ingest_time"] = ToUnixNanos(*t);
+      origin = std::move(copy);
     } else {
       return Invalid(std::string(key) + ": unknown field");
     }
@@ -472,6 +495,7 @@ Result<Event> JsonCodec::ParseEvent(std::string_view json,
   record["type"] = type;
   record["entity_type"] = fb::EnumNameEntity(entity_type);
   record["entity"] = std::move(entity_json);
+  if (origin) record["origin"] = std::move(*origin);
   std::string text = Serialize(record);
 
   flatbuffers::Parser& parser = *impl_->parser;
@@ -597,6 +621,11 @@ Status CheckShowable(const EventView& event) {
   if (!IsValidUtf8(event.source())) {
     return Invalid("source: text that is not valid UTF-8");
   }
+  if (const fb::Origin* origin = event.record().origin();
+      origin != nullptr && origin->store_id() != nullptr &&
+      !IsValidUtf8(origin->store_id()->string_view())) {
+    return Invalid("origin.store_id: text that is not valid UTF-8");
+  }
   return CheckTable(
       EntityTable(event.kind()),
       *static_cast<const flatbuffers::Table*>(event.record().entity()),
@@ -620,6 +649,19 @@ Result<std::string> JsonCodec::EventToJson(const EventView& event) {
   out["source"] = event.source();
   out["type"] = EventTypeName(event.type());
   out["entity"] = std::move(entity);
+  if (const fb::Origin* origin = event.record().origin()) {
+    bj::object o;
+    std::string_view store =
+        origin->store_id() ? origin->store_id()->string_view() : "";
+    if (!IsValidUtf8(store)) {
+      return Invalid("event at offset " + std::to_string(event.offset()) +
+                     " has an origin store id that is not valid UTF-8");
+    }
+    o["store_id"] = store;
+    o["offset"] = origin->offset();
+    o["ingest_time"] = FormatTime(FromUnixNanos(origin->ingest_time()));
+    out["origin"] = std::move(o);
+  }
   return Serialize(out);
 }
 

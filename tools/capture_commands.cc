@@ -1,9 +1,11 @@
-// wmeta capture: a range of the log into a capture file, or a check of one.
+// wmeta capture (a range of the log into a capture file, or a check of one)
+// and wmeta replay (a capture into a store).
 
 #include <fmt/core.h>
 
 #include "common.h"
 #include "wmeta/replay/capture.h"
+#include "wmeta/replay/replay.h"
 #include "wmeta/tools/commands.h"
 
 namespace wmeta::tools {
@@ -138,6 +140,45 @@ int RunCapture(const GlobalOptions& global, const CaptureOptions& options) {
   auto written = replay::CaptureReader::Open(options.output);
   if (!written) return Fail(written.error());
   PrintCapture(options.output, (*written)->header(), *summary, options.json);
+  return 0;
+}
+
+int RunReplay(const GlobalOptions& global, const ReplayOptions& options) {
+  // Opened before the capture is read: a target that cannot be written (a
+  // daemon's data dir, a bad socket) is known before any work.
+  auto backend = OpenBackend(global, /*read_only=*/false);
+  if (!backend) return Fail(backend.error());
+  CatchInterrupts();
+  Progress progress("replay");
+  uint64_t first = 0, last = 0;
+  auto result = replay::Replay(
+      options.file,
+      {.original_timing = options.original_timing,
+       .speed = options.speed,
+       .batch = options.batch},
+      [&](std::span<const Event> batch) -> Status {
+        WMETA_ASSIGN_OR_RETURN(store::ApplyResult applied,
+                               (*backend)->Push(batch));
+        if (first == 0) first = applied.first_offset;
+        if (applied.last_offset != 0) last = applied.last_offset;
+        return {};
+      },
+      Interrupted,
+      [&](uint64_t done, uint64_t total) { progress.Update(done, total); });
+  if (!result) return Fail(result.error());
+  double seconds = std::chrono::duration<double>(result->took).count();
+  if (options.json) {
+    fmt::print(
+        "{{\"file\":{},\"records\":{},\"first_offset\":{},\"last_offset\":{},"
+        "\"seconds\":{:.3f}}}\n",
+        Quote(options.file), result->records, first, last, seconds);
+  } else if (first == 0) {
+    fmt::print("replayed {} records in {:.2f} s: every one changed nothing\n",
+               result->records, seconds);
+  } else {
+    fmt::print("replayed {} records in {:.2f} s, appended at offsets {}..{}\n",
+               result->records, seconds, first, last);
+  }
   return 0;
 }
 

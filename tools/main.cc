@@ -187,6 +187,26 @@ int Run(int argc, char** argv) {
       ->excludes(capture_out);
   capture_cmd->add_flag("--json", capture.json, "Print the summary as JSON");
 
+  wmeta::tools::ReplayOptions replay;
+  auto* replay_cmd = app.add_subcommand(
+      "replay",
+      "Append a capture's records to a data dir (--into, --data-dir) or a "
+      "running wmetad (--socket), as if from their sources");
+  replay_cmd->add_option("file", replay.file, "The capture file")->required();
+  replay_cmd->add_option("--into", global.data_dir,
+                         "The data dir to replay into (as --data-dir)");
+  replay_cmd->add_flag("--original-timing", replay.original_timing,
+                       "Pace the records as they were first appended");
+  replay_cmd
+      ->add_option("--speed", replay.speed,
+                   "With --original-timing: this many times faster")
+      ->check(CLI::PositiveNumber);
+  replay_cmd
+      ->add_option("--batch", replay.batch,
+                   "Events per append when not paced (default 1000)")
+      ->check(CLI::Range(1, 100000));
+  replay_cmd->add_flag("--json", replay.json, "Print the summary as JSON");
+
   wmeta::tools::CheckpointOptions checkpoint;
   auto* checkpoint_cmd =
       app.add_subcommand("checkpoint", "Write a checkpoint of the view now");
@@ -242,6 +262,7 @@ int Run(int argc, char** argv) {
   if (*diff_cmd) return wmeta::tools::RunDiff(global, diff);
   if (*watch_cmd) return wmeta::tools::RunWatch(global, watch);
   if (*capture_cmd) return wmeta::tools::RunCapture(global, capture);
+  if (*replay_cmd) return wmeta::tools::RunReplay(global, replay);
   if (*checkpoint_cmd) return wmeta::tools::RunCheckpoint(global, checkpoint);
   return wmeta::tools::RunRetention(global, retention);
 }

@@ -137,6 +137,40 @@ TEST_F(CliTest, CaptureWritesARangeAndVerifiesIt) {
   EXPECT_EQ(Wmeta({"capture"}).exit_code, 2);
 }
 
+TEST_F(CliTest, CaptureThenReplayRebuildsTheSameView) {
+  std::ifstream samples(WMETA_SAMPLES "/node_events.ndjson");
+  std::string events((std::istreambuf_iterator<char>(samples)), {});
+  ASSERT_EQ(Wmeta({"push"}, events).exit_code, 0);
+  std::string file = dir_.Sub("all.wcap");
+  ASSERT_EQ(Wmeta({"capture", "-o", file}).exit_code, 0);
+  std::string target = dir_.Sub("target");
+  RunResult replay =
+      testing::Run({WMETA_CLI, "replay", file, "--into", target, "--json"});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  bj::value summary = bj::parse(replay.out);
+  uint64_t records = RecordCount();
+  EXPECT_EQ(summary.at("records").to_number<uint64_t>(), records);
+  EXPECT_EQ(summary.at("first_offset").as_int64(), 1);
+  // The same view, and each record says where it was first appended.
+  RunResult here = Wmeta({"list", "--json"});
+  RunResult there =
+      testing::Run({WMETA_CLI, "--data-dir", target, "list", "--json"});
+  ASSERT_EQ(there.exit_code, 0) << there.err;
+  EXPECT_EQ(here.out, there.out);
+  std::string store = bj::parse(Wmeta({"stats", "--json"}).out)
+                          .at("store_id")
+                          .as_string()
+                          .c_str();
+  auto log = Lines(
+      testing::Run({WMETA_CLI, "--data-dir", target, "log", "--json"}).out);
+  ASSERT_EQ(log.size(), records);
+  for (size_t i = 0; i < log.size(); ++i) {
+    bj::value origin = bj::parse(log[i]).at("origin");
+    EXPECT_EQ(origin.at("store_id").as_string(), store);
+    EXPECT_EQ(origin.at("offset").to_number<uint64_t>(), i + 1);
+  }
+}
+
 TEST_F(CliTest, ABadLineRejectsTheWholeInput) {
   ASSERT_EQ(Wmeta({"push"}, kThreeEvents).exit_code, 0);
   std::string input =

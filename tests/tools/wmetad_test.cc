@@ -671,6 +671,48 @@ TEST_F(WmetadTest, HttpServesHealthMetricsEntitiesHistoryAndEvents) {
   EXPECT_EQ(names, (std::vector<std::string>{"web", "web2", "db"}));
 }
 
+TEST_F(WmetadTest, ACaptureReplaysIntoTheDaemonWhileAWatcherFollows) {
+  // A capture of another store: 50 containers.
+  std::string source = dir_.Sub("source");
+  std::string events;
+  for (int i = 0; i < 50; ++i) {
+    events += ContainerJson("c" + std::to_string(i), "web");
+  }
+  ASSERT_EQ(
+      testing::Run({WMETA_CLI, "--data-dir", source, "push"}, events).exit_code,
+      0);
+  std::string file = dir_.Sub("c.wcap");
+  ASSERT_EQ(
+      testing::Run({WMETA_CLI, "--data-dir", source, "capture", "-o", file})
+          .exit_code,
+      0);
+
+  Daemon daemon(dir_);
+  ASSERT_TRUE(daemon.Start());
+  testing::Child watch(
+      daemon.CliArgs({"watch", "--from", "latest", "--raw", "--json"}));
+  // The watcher is subscribed once a bookmark (sent every second when idle)
+  // arrives.
+  ASSERT_TRUE(watch.ReadLine(In(std::chrono::seconds(30))));
+  RunResult replay = daemon.Cli({"replay", file, "--batch", "7"});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  EXPECT_NE(replay.out.find("replayed 50 records"), std::string::npos)
+      << replay.out;
+  std::vector<std::string> ids;
+  while (ids.size() < 50) {
+    auto line = watch.ReadLine(In(std::chrono::seconds(30)));
+    ASSERT_TRUE(line) << "after " << ids.size() << " events";
+    auto message = bj::parse(*line);
+    if (!message.as_object().contains("event")) continue;
+    const auto& event = message.at("event");
+    ids.emplace_back(event.at("entity").at("id").as_string());
+    EXPECT_EQ(event.at("origin").at("offset").as_int64(),
+              static_cast<int64_t>(ids.size()));
+  }
+  EXPECT_EQ(ids.front(), "c0");
+  EXPECT_EQ(ids.back(), "c49");
+}
+
 TEST_F(WmetadTest, WritesToItsDataDirGoThroughIt) {
   Daemon daemon(dir_, {}, /*default_socket=*/true);
   ASSERT_TRUE(daemon.Start());

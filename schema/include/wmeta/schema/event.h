@@ -134,6 +134,13 @@ class Event {
   std::string bytes_;
 };
 
+// Where a replayed record was first appended (table Origin).
+struct RecordOrigin {
+  std::string store_id;
+  uint64_t offset = 0;
+  Timestamp ingest_time{};
+};
+
 // Builds events with the generated FlatBuffers API. Reusable: each Finish
 // starts over.
 class EventBuilder {
@@ -154,11 +161,13 @@ class EventBuilder {
 
   // As Finish, for an entity table of `kind` built with fbb(). `offset` and
   // `ingest_time` are those of a record the log already holds, for records
-  // derived from it (a merged entity); 0 and the epoch otherwise.
+  // derived from it (a merged entity); 0 and the epoch otherwise. `origin`:
+  // where a replayed record was first appended.
   Result<Event> FinishUnion(std::string_view source, EventType type, Kind kind,
                             flatbuffers::Offset<void> entity,
                             Timestamp observed, uint64_t offset = 0,
-                            Timestamp ingest_time = {});
+                            Timestamp ingest_time = {},
+                            const RecordOrigin* origin = nullptr);
 
  private:
   flatbuffers::FlatBufferBuilder fbb_{1024};

@@ -134,6 +134,17 @@ struct CaptureOptions {
 // (replay/FORMAT.md), or with `verify` checks one.
 int RunCapture(const GlobalOptions& global, const CaptureOptions& options);
 
+struct ReplayOptions {
+  std::string file;
+  bool original_timing = false;
+  double speed = 1.0;
+  size_t batch = 1000;
+  bool json = false;
+};
+// Appends a capture's records to the data dir or daemon of `global`, as if
+// from their original sources, keeping where each was first appended.
+int RunReplay(const GlobalOptions& global, const ReplayOptions& options);
+
 struct CheckpointOptions {
   bool json = false;
 };
