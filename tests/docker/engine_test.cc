@@ -385,6 +385,16 @@ class EngineTest : public ::testing::TestWithParam<EngineKind> {
                         "--collectors", "process," + engine_->name(), flag,
                         engine_->socket(), "--process-interval", "500ms"});
     ASSERT_TRUE(daemon_->Start());
+    // The script starts once the collector has listed the engine: its first
+    // session (under a sanitizer, on 2 busy cores) can take over a second.
+    std::string listed =
+        "wmeta_collector_pulls_total{collector=\"" + engine_->name() + "\"} ";
+    ASSERT_TRUE(Eventually([&] {
+      std::string metrics = testing::HttpGet(daemon_->http_port(), "/metrics");
+      size_t at = metrics.find(listed);
+      return at != std::string::npos &&
+             metrics.compare(at + listed.size(), 2, "0\n") != 0;
+    })) << daemon_->log();
   }
 
   void TearDown() override {

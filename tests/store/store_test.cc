@@ -268,7 +268,7 @@ TEST_F(StoreTest, CheckpointsEveryNRecordsAndKeepsTheNewest) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (store->Checkpoints().empty() || store->Checkpoints()[0].offset < 30) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline);
-    std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   // Pruning follows each write; once the store is closed, two are left (the
   // close wrote the last one, at 35).
