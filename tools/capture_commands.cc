@@ -2,10 +2,17 @@
 // and wmeta replay (a capture into a store).
 
 #include <fmt/core.h>
+#include <stdlib.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
 
 #include "common.h"
 #include "wmeta/replay/capture.h"
 #include "wmeta/replay/replay.h"
+#include "wmeta/schema/json.h"
 #include "wmeta/tools/commands.h"
 
 namespace wmeta::tools {
@@ -54,6 +61,125 @@ int Verify(const std::string& path, bool json) {
     if (!*event) break;
   }
   PrintCapture(path, (*reader)->header(), (*reader)->summary(), json);
+  return 0;
+}
+
+// "KIND/ID" -> the entity's JSON as `wmeta list --json` prints it.
+using View = std::map<std::string, std::string>;
+
+Result<View> ReadGolden(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return MakeError(ErrorCode::kNotFound, "cannot read golden " + path);
+  }
+  View view;
+  size_t number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    if (line.empty()) continue;
+    boost::json::error_code ec;
+    boost::json::value v = boost::json::parse(line, ec);
+    const boost::json::object* o = ec ? nullptr : v.if_object();
+    const boost::json::value* kind = o ? o->if_contains("kind") : nullptr;
+    const boost::json::value* id = o ? o->if_contains("id") : nullptr;
+    if (!kind || !kind->is_string() || !id || !id->is_string()) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       path + ":" + std::to_string(number) +
+                           ": not an entity as `wmeta list --json` prints it");
+    }
+    view[std::string(kind->as_string()) + "/" + std::string(id->as_string())] =
+        line;
+  }
+  return view;
+}
+
+Result<View> ViewOf(Backend& backend) {
+  WMETA_ASSIGN_OR_RETURN(EntitiesResult entities, backend.List({}));
+  JsonCodec codec;
+  View view;
+  for (const EntityInfo& entity : entities.entities) {
+    EventView e = entity.merged->view();
+    WMETA_ASSIGN_OR_RETURN(std::string json, codec.EntityToJson(e));
+    view[e.entity_id().ToString()] = std::move(json);
+  }
+  return view;
+}
+
+// Prints how `actual` differs from `golden`, field by field; the number of
+// entities that differ.
+Result<size_t> PrintDifferences(const View& golden, const View& actual) {
+  size_t differ = 0;
+  for (const auto& [key, json] : golden) {
+    auto it = actual.find(key);
+    if (it == actual.end()) {
+      fmt::print("- {}: expected, not in the replayed view\n", key);
+      ++differ;
+      continue;
+    }
+    WMETA_ASSIGN_OR_RETURN(auto changes, DiffJson(json, it->second));
+    if (changes.empty()) continue;
+    ++differ;
+    fmt::print("~ {}\n", key);
+    for (const JsonChange& c : changes) {
+      fmt::print("    {}: expected {}, got {}\n", c.path,
+                 c.before.empty() ? "(absent)" : c.before,
+                 c.after.empty() ? "(absent)" : c.after);
+    }
+  }
+  for (const auto& [key, json] : actual) {
+    if (!golden.contains(key)) {
+      fmt::print("+ {}: in the replayed view, not expected\n", key);
+      ++differ;
+    }
+  }
+  return differ;
+}
+
+// Replays into a scratch store, compares its view with the golden, removes
+// the store.
+int ReplayAndCompare(const GlobalOptions& global,
+                     const ReplayOptions& options) {
+  if (!global.socket.empty() || !global.tcp.empty()) {
+    return Fail({ErrorCode::kInvalidArgument,
+                 "--expect replays into a scratch store: give no --socket or "
+                 "--tcp"});
+  }
+  auto golden = ReadGolden(options.expect);
+  if (!golden) return Fail(golden.error());
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / "wmeta-replay-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) {
+    return Fail({ErrorCode::kIoError, "cannot create a scratch directory"});
+  }
+  struct Scratch {
+    std::string path;
+    ~Scratch() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } scratch{pattern};
+  GlobalOptions target = global;
+  target.data_dir = scratch.path + "/data";
+  target.durability = "none";
+  auto backend = OpenBackend(target, /*read_only=*/false);
+  if (!backend) return Fail(backend.error());
+  auto result = replay::Replay(options.file, {.batch = options.batch},
+                               [&](std::span<const Event> batch) -> Status {
+                                 WMETA_RETURN_IF_ERROR((*backend)->Push(batch));
+                                 return {};
+                               });
+  if (!result) return Fail(result.error());
+  auto actual = ViewOf(**backend);
+  if (!actual) return Fail(actual.error());
+  auto differ = PrintDifferences(*golden, *actual);
+  if (!differ) return Fail(differ.error());
+  if (*differ > 0) {
+    fmt::print(stderr, "wmeta: {} of {} entities differ from {}\n", *differ,
+               std::max(golden->size(), actual->size()), options.expect);
+    return 1;
+  }
+  fmt::print("{} records replayed; the view matches {} ({} entities)\n",
+             result->records, options.expect, golden->size());
   return 0;
 }
 
@@ -144,6 +270,7 @@ int RunCapture(const GlobalOptions& global, const CaptureOptions& options) {
 }
 
 int RunReplay(const GlobalOptions& global, const ReplayOptions& options) {
+  if (!options.expect.empty()) return ReplayAndCompare(global, options);
   // Opened before the capture is read: a target that cannot be written (a
   // daemon's data dir, a bad socket) is known before any work.
   auto backend = OpenBackend(global, /*read_only=*/false);

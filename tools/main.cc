@@ -206,6 +206,10 @@ int Run(int argc, char** argv) {
                    "Events per append when not paced (default 1000)")
       ->check(CLI::Range(1, 100000));
   replay_cmd->add_flag("--json", replay.json, "Print the summary as JSON");
+  replay_cmd->add_option(
+      "--expect", replay.expect,
+      "Replay into a scratch store and compare its view with this golden "
+      "(`wmeta list --json` output); exit 1 on a difference");
 
   wmeta::tools::CheckpointOptions checkpoint;
   auto* checkpoint_cmd =

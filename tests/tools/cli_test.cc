@@ -171,6 +171,48 @@ TEST_F(CliTest, CaptureThenReplayRebuildsTheSameView) {
   }
 }
 
+TEST_F(CliTest, ReplayComparesWithAGoldenFieldByField) {
+  ASSERT_EQ(Wmeta({"push"}, kThreeEvents).exit_code, 0);
+  ASSERT_EQ(
+      Wmeta(
+          {"push"},
+          R"({"source":"runtime","entity":{"kind":"container","id":"k","name":"kept","labels":{"app":"web"}}})"
+          "\n")
+          .exit_code,
+      0);
+  std::string file = dir_.Sub("c.wcap");
+  ASSERT_EQ(Wmeta({"capture", "-o", file}).exit_code, 0);
+  std::string golden = dir_.Sub("golden.json");
+  std::ofstream(golden) << Wmeta({"list", "--json"}).out;
+  RunResult same =
+      testing::Run({WMETA_CLI, "replay", file, "--expect", golden});
+  EXPECT_EQ(same.exit_code, 0) << same.out << same.err;
+  EXPECT_NE(same.out.find("the view matches"), std::string::npos) << same.out;
+
+  // The golden wants another name and label, and an entity the replay lacks.
+  std::string text = Wmeta({"list", "--json"}).out;
+  text.replace(text.find("\"kept\""), 6, "\"other\"");
+  text.replace(text.find("\"app\":\"web\""), 11, "\"app\":\"db\"");
+  text += R"({"kind":"container","id":"ghost"})"
+          "\n";
+  std::ofstream(golden, std::ios::trunc) << text;
+  RunResult diff =
+      testing::Run({WMETA_CLI, "replay", file, "--expect", golden});
+  EXPECT_EQ(diff.exit_code, 1);
+  EXPECT_NE(diff.out.find("~ container/k\n"), std::string::npos) << diff.out;
+  EXPECT_NE(diff.out.find("    name: expected \"other\", got \"kept\""),
+            std::string::npos)
+      << diff.out;
+  EXPECT_NE(diff.out.find("    labels.app: expected \"db\", got \"web\""),
+            std::string::npos)
+      << diff.out;
+  EXPECT_NE(diff.out.find("- container/ghost: expected, not in the replayed"),
+            std::string::npos)
+      << diff.out;
+  EXPECT_NE(diff.err.find("2 of 3 entities differ"), std::string::npos)
+      << diff.err;
+}
+
 TEST_F(CliTest, ABadLineRejectsTheWholeInput) {
   ASSERT_EQ(Wmeta({"push"}, kThreeEvents).exit_code, 0);
   std::string input =

@@ -140,6 +140,9 @@ struct ReplayOptions {
   double speed = 1.0;
   size_t batch = 1000;
   bool json = false;
+  // A golden state (`wmeta list --json` output): replay into a scratch store
+  // instead, and compare its view with it (exit 1 on a difference).
+  std::string expect;
 };
 // Appends a capture's records to the data dir or daemon of `global`, as if
 // from their original sources, keeping where each was first appended.
