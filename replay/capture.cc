@@ -132,6 +132,27 @@ std::optional<json::object> ParseObject(std::string_view text) {
   return std::move(v.as_object());
 }
 
+// Whether `record` may come next in a capture summarised so far by `s`:
+// appended (offset above 0), after the last one.
+bool Follows(const CaptureSummary& s, const EventView& record) {
+  return record.offset() != 0 && record.offset() > s.last_offset;
+}
+
+std::string OutOfOrder(const CaptureSummary& s, const EventView& record) {
+  return "record offset " + std::to_string(record.offset()) + " after " +
+         std::to_string(s.last_offset);
+}
+
+void Count(CaptureSummary& s, const EventView& record) {
+  if (s.records == 0) {
+    s.first_offset = record.offset();
+    s.first_time = record.ingest_time();
+  }
+  ++s.records;
+  s.last_offset = record.offset();
+  s.last_time = record.ingest_time();
+}
+
 class WriterImpl final : public CaptureWriter {
  public:
   WriterImpl(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
@@ -157,19 +178,11 @@ class WriterImpl final : public CaptureWriter {
   Status Add(const EventView& record) override {
     if (done_)
       return MakeError(ErrorCode::kInvalidArgument, "capture finished");
-    if (record.offset() == 0 || record.offset() <= summary_.last_offset) {
+    if (!Follows(summary_, record)) {
       return MakeError(ErrorCode::kInvalidArgument,
-                       "capture: record offset " +
-                           std::to_string(record.offset()) + " after " +
-                           std::to_string(summary_.last_offset));
+                       "capture: " + OutOfOrder(summary_, record));
     }
-    if (summary_.records == 0) {
-      summary_.first_offset = record.offset();
-      summary_.first_time = record.ingest_time();
-    }
-    ++summary_.records;
-    summary_.last_offset = record.offset();
-    summary_.last_time = record.ingest_time();
+    Count(summary_, record);
     PutU32(block_, static_cast<uint32_t>(record.bytes().size()));
     block_.append(reinterpret_cast<const char*>(record.bytes().data()),
                   record.bytes().size());
@@ -408,18 +421,9 @@ class ReaderImpl final : public CaptureReader {
     if (!event)
       return fail("a record that does not verify: " + event.error().message);
     EventView view = event->view();
-    if (view.offset() == 0 || view.offset() <= summary_.last_offset) {
-      return fail("record offset " + std::to_string(view.offset()) + " after " +
-                  std::to_string(summary_.last_offset));
-    }
+    if (!Follows(summary_, view)) return fail(OutOfOrder(summary_, view));
     block_pos_ += 4 + length;
-    if (summary_.records == 0) {
-      summary_.first_offset = view.offset();
-      summary_.first_time = view.ingest_time();
-    }
-    ++summary_.records;
-    summary_.last_offset = view.offset();
-    summary_.last_time = view.ingest_time();
+    Count(summary_, view);
     return std::move(*event);
   }
 
