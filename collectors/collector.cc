@@ -8,15 +8,14 @@ namespace wmeta::collectors {
 // An unset needs only the entity's kind and id, and every entity table has the
 // id as field 0, so one generic table serves every kind.
 Result<Event> UnsetEvent(std::string_view source, Kind kind,
-                         std::string_view id) {
+                         std::string_view id, Timestamp observed) {
   EventBuilder builder;
   auto& fbb = builder.fbb();
   auto id_offset = fbb.CreateString(id);
   auto start = fbb.StartTable();
   fbb.AddOffset(flatbuffers::FieldIndexToOffset(0), id_offset);
   flatbuffers::Offset<void> entity(fbb.EndTable(start));
-  return builder.FinishUnion(source, EventType::kUnset, kind, entity,
-                             SystemClock().Now());
+  return builder.FinishUnion(source, EventType::kUnset, kind, entity, observed);
 }
 
 void SleepUntil(std::stop_token stop,

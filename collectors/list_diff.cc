@@ -115,8 +115,8 @@ uint64_t EntityHash(const EventView& event) {
 
 }  // namespace
 
-ListDiff::ListDiff(std::string source, std::vector<Kind> kinds)
-    : source_(std::move(source)), kinds_(std::move(kinds)) {}
+ListDiff::ListDiff(std::string source, std::vector<Kind> kinds, Clock& clock)
+    : source_(std::move(source)), kinds_(std::move(kinds)), clock_(&clock) {}
 
 Status ListDiff::Apply(Sink& sink, std::vector<Event> current,
                        std::span<const EntityId> replaced) {
@@ -182,19 +182,21 @@ Status ListDiff::Apply(Sink& sink, std::vector<Event> current,
     if (!next.contains(key)) gone.push_back(key);
   }
   std::sort(gone.begin(), gone.end());
+  Timestamp now =
+      replacements.empty() && gone.empty() ? Timestamp() : clock_->Now();
   std::vector<Event> events;
   events.reserve(2 * replacements.size() + gone.size() + sets.size());
   for (auto& set : replacements) {
     EventView view = set.view();
     WMETA_ASSIGN_OR_RETURN(Event unset,
-                           UnsetEvent(source_, view.kind(), view.id()));
+                           UnsetEvent(source_, view.kind(), view.id(), now));
     events.push_back(std::move(unset));
     events.push_back(std::move(set));
   }
   for (const auto& key : gone) {
     WMETA_ASSIGN_OR_RETURN(Event unset,
                            UnsetEvent(source_, static_cast<Kind>(key[0]),
-                                      std::string_view(key).substr(1)));
+                                      std::string_view(key).substr(1), now));
     events.push_back(std::move(unset));
   }
   std::move(sets.begin(), sets.end(), std::back_inserter(events));

@@ -20,6 +20,7 @@
 #include "wmeta/schema/error.h"
 #include "wmeta/schema/event.h"
 #include "wmeta/schema/kind.h"
+#include "wmeta/schema/time.h"
 
 namespace wmeta::collectors {
 
@@ -53,9 +54,10 @@ class Reporter {
 void SleepUntil(std::stop_token stop,
                 std::chrono::steady_clock::time_point deadline);
 
-// An unset of the entity (kind, id) from `source`, observed now.
+// An unset of the entity (kind, id) from `source`, observed at `observed`.
 Result<Event> UnsetEvent(std::string_view source, Kind kind,
-                         std::string_view id);
+                         std::string_view id,
+                         Timestamp observed = SystemClock().Now());
 
 class Collector {
  public:

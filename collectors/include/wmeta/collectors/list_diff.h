@@ -24,7 +24,10 @@ class ListDiff {
  public:
   // `kinds`: what the list covers; an entity of these kinds from `source` that
   // is not in a list is unset.
-  ListDiff(std::string source, std::vector<Kind> kinds);
+  // `clock` times the unsets (a replay's gives the recorded times); it must
+  // outlive the diff.
+  ListDiff(std::string source, std::vector<Kind> kinds,
+           Clock& clock = SystemClock());
 
   // Emits sets for the entities of `current` that are new or changed since
   // the last successful Apply, and unsets for those missing from it, all in
@@ -51,6 +54,7 @@ class ListDiff {
  private:
   std::string source_;
   std::vector<Kind> kinds_;
+  Clock* clock_;
   bool seeded_ = false;
   // (kind, id) key -> a hash of the entity's fields as last emitted (0: not
   // known, from Known()).
