@@ -1,15 +1,14 @@
 #include "wmeta/docker/collector.h"
 
 #include <algorithm>
-#include <ctime>
-#include <fstream>
-#include <sstream>
+#include <boost/json.hpp>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include "engine_client.h"
+#include "engine_io.h"
 #include "wmeta/collectors/list_diff.h"
+#include "wmeta/collectors/recording.h"
 #include "wmeta/schema/utf8.h"
 
 namespace wmeta::docker {
@@ -45,15 +44,6 @@ bool RemovesContainer(std::string_view action) {
   return action == "destroy" || action == "remove";
 }
 
-std::optional<std::string> ReadCgroupPath(const std::string& proc_root,
-                                          int pid) {
-  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/cgroup");
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return CgroupPathFromProc(text.str());
-}
-
 std::unexpected<Error> Unexpected(const std::string& target,
                                   const HttpResponse& response) {
   // The daemon's text goes into health and logs: bounded, and valid UTF-8
@@ -69,10 +59,53 @@ std::string ImageEntityId(const std::string& id) {
   return id.starts_with("sha256:") ? id : "sha256:" + id;
 }
 
+// What a replay needs of the options, in a recording's header.
+std::string OptionsJson(const DockerOptions& options) {
+  boost::json::array env;
+  for (const std::string& name : options.env.allowed()) env.emplace_back(name);
+  return boost::json::serialize(
+      boost::json::object{{"name", options.name},
+                          {"runtime", options.runtime},
+                          {"proc_root", options.proc_root},
+                          {"env", std::move(env)}});
+}
+
+Result<DockerOptions> OptionsFromRecording(
+    const collectors::RecordingHeader& header) {
+  auto invalid = [] {
+    return MakeError(ErrorCode::kCorruption,
+                     "the recording's options are not the Docker collector's");
+  };
+  boost::system::error_code ec;
+  boost::json::value value = boost::json::parse(header.options_json, ec);
+  const boost::json::object* o = ec ? nullptr : value.if_object();
+  if (o == nullptr) return invalid();
+  DockerOptions options;
+  options.source = header.source;
+  for (auto [name, field] : {std::pair{"name", &DockerOptions::name},
+                             {"runtime", &DockerOptions::runtime},
+                             {"proc_root", &DockerOptions::proc_root}}) {
+    const boost::json::value* v = o->if_contains(name);
+    if (v == nullptr || !v->is_string()) return invalid();
+    options.*field = std::string(v->get_string());
+  }
+  const boost::json::value* env = o->if_contains("env");
+  if (env == nullptr || !env->is_array()) return invalid();
+  std::vector<std::string> allowed;
+  for (const boost::json::value& name : env->get_array()) {
+    if (!name.is_string()) return invalid();
+    allowed.emplace_back(name.get_string());
+  }
+  options.env = EnvFilter(std::move(allowed));
+  return options;
+}
+
 class DockerCollector final : public collectors::Collector {
  public:
-  explicit DockerCollector(DockerOptions options)
-      : options_(std::move(options)) {}
+  // `io`: null for the engine at options.socket (recorded when
+  // options.record_path says so).
+  DockerCollector(DockerOptions options, std::unique_ptr<EngineIo> io)
+      : options_(std::move(options)), io_(std::move(io)) {}
 
   std::string_view name() const override { return options_.name; }
 
@@ -84,6 +117,19 @@ class DockerCollector final : public collectors::Collector {
   // runs that end.
   Status Run(Sink& sink, Reporter& reporter, std::stop_token stop) override {
     constexpr std::chrono::milliseconds kMaxReconnect{30000};
+    if (io_ == nullptr) {
+      io_ = LiveEngineIo(options_.socket, options_.timeout);
+      if (!options_.record_path.empty()) {
+        WMETA_ASSIGN_OR_RETURN(
+            auto recorder, collectors::InputRecorder::Create(
+                               options_.record_path,
+                               {.collector = "docker",
+                                .source = options_.source,
+                                .options_json = OptionsJson(options_),
+                                .created = FormatTime(SystemClock().Now())}));
+        io_ = RecordingEngineIo(std::move(io_), std::move(recorder));
+      }
+    }
     auto backoff = options_.reconnect;
     while (!stop.stop_requested()) {
       bool listed = false;
@@ -91,7 +137,7 @@ class DockerCollector final : public collectors::Collector {
       if (stop.stop_requested()) break;
       reporter.Pulled(status, {});
       if (listed) backoff = options_.reconnect;
-      collectors::SleepUntil(stop, Clock::now() + backoff);
+      io_->Pause(stop, Clock::now() + backoff);
       backoff =
           std::min(backoff * 2, std::max(kMaxReconnect, options_.reconnect));
     }
@@ -103,7 +149,9 @@ class DockerCollector final : public collectors::Collector {
   // every `resync`, until the stream breaks (an error) or the stop (ok).
   Status Session(Sink& sink, Reporter& reporter, std::stop_token stop,
                  bool& listed) {
-    EngineClient client(options_.socket, options_.timeout, stop);
+    WMETA_ASSIGN_OR_RETURN(std::unique_ptr<EngineConnection> connection,
+                           io_->Connect(stop));
+    EngineConnection& client = *connection;
     HttpResponse version;
     WMETA_ASSIGN_OR_RETURN(version, client.Get("/version"));
     if (version.status != 200) return Unexpected("/version", version);
@@ -113,10 +161,14 @@ class DockerCollector final : public collectors::Collector {
     // runs is in the stream. Docker flushes the answer's headers before it
     // subscribes: starting a second back, the gap is replayed (a repeat only
     // costs an inspect).
-    std::string since = std::to_string(std::time(nullptr) - 1);
+    std::string since =
+        std::to_string(std::chrono::floor<std::chrono::seconds>(io_->Now())
+                           .time_since_epoch()
+                           .count() -
+                       1);
     WMETA_RETURN_IF_ERROR(client.OpenStream(prefix_ + "/events?since=" + since +
                                             "&" + std::string(kEventFilter)));
-    ListDiff images(options_.source, {Kind::kContainerImageMetadata});
+    ListDiff images(options_.source, {Kind::kContainerImageMetadata}, *io_);
     WMETA_RETURN_IF_ERROR(ListAll(client, sink, images, reporter));
     listed = true;
     auto resync = Clock::now() + options_.resync;
@@ -127,7 +179,8 @@ class DockerCollector final : public collectors::Collector {
       if (!line) {
         // A quiet stream, or events the engine dropped: the listing is the
         // truth. Its requests' deadlines also catch a daemon that hung.
-        images = ListDiff(options_.source, {Kind::kContainerImageMetadata});
+        images =
+            ListDiff(options_.source, {Kind::kContainerImageMetadata}, *io_);
         WMETA_RETURN_IF_ERROR(ListAll(client, sink, images, reporter));
         resync = Clock::now() + options_.resync;
         continue;
@@ -154,7 +207,7 @@ class DockerCollector final : public collectors::Collector {
   // Every image and container, reconciled with what the store holds from
   // this source (a ListDiff seeded from it): new and changed ones set, those
   // the engine no longer has unset. Reported as a pull.
-  Status ListAll(EngineClient& client, Sink& sink, ListDiff& images,
+  Status ListAll(EngineConnection& client, Sink& sink, ListDiff& images,
                  Reporter& reporter) {
     auto start = Clock::now();
     WMETA_RETURN_IF_ERROR(ListImages(client, sink, images));
@@ -169,7 +222,7 @@ class DockerCollector final : public collectors::Collector {
       // Removed since the listing: its destroy is in the stream.
       if (event) current.push_back(std::move(*event));
     }
-    ListDiff containers(options_.source, {Kind::kContainer});
+    ListDiff containers(options_.source, {Kind::kContainer}, *io_);
     WMETA_RETURN_IF_ERROR(containers.Apply(sink, std::move(current)));
     reporter.Pulled({}, Clock::now() - start);
     return {};
@@ -178,7 +231,7 @@ class DockerCollector final : public collectors::Collector {
   // Lists and inspects every image. An image removed between the listing
   // and its inspection answers 404 (Docker) or 500 (podman): the listing
   // starts over, a few times, before that counts as a failure.
-  Status ListImages(EngineClient& client, Sink& sink, ListDiff& diff) {
+  Status ListImages(EngineConnection& client, Sink& sink, ListDiff& diff) {
     constexpr int kAttempts = 3;
     std::string target = prefix_ + "/images/json";
     for (int attempt = 1;; ++attempt) {
@@ -197,7 +250,7 @@ class DockerCollector final : public collectors::Collector {
         }
         WMETA_ASSIGN_OR_RETURN(
             Image image,
-            ParseImage(response.body, options_.source, SystemClock().Now()));
+            ParseImage(response.body, options_.source, io_->Now()));
         // Two list entries can be one image (podman lists an image once per
         // name in some versions).
         if (!refs.emplace(image.refs.id, image.refs).second) continue;
@@ -217,7 +270,7 @@ class DockerCollector final : public collectors::Collector {
   // podman reports one while its listing still shows the image, and also
   // when it removed one of several tags. A 404 is gone; anything else, and
   // any other image event, re-lists (the listing decides).
-  Status OnImageEvents(EngineClient& client, Sink& sink, ListDiff& diff,
+  Status OnImageEvents(EngineConnection& client, Sink& sink, ListDiff& diff,
                        const std::vector<EngineEvent>& batch) {
     bool relist = false;
     std::vector<Event> unsets;
@@ -237,8 +290,9 @@ class DockerCollector final : public collectors::Collector {
       images_.erase(id);
       diff.Forget({Kind::kContainerImageMetadata, id});
       WMETA_ASSIGN_OR_RETURN(
-          Event unset, collectors::UnsetEvent(
-                           options_.source, Kind::kContainerImageMetadata, id));
+          Event unset,
+          collectors::UnsetEvent(options_.source, Kind::kContainerImageMetadata,
+                                 id, io_->Now()));
       unsets.push_back(std::move(unset));
     }
     if (!unsets.empty()) WMETA_RETURN_IF_ERROR(sink.Emit(unsets));
@@ -248,7 +302,7 @@ class DockerCollector final : public collectors::Collector {
   // The containers of `batch`, each once, in the order they first appear:
   // unset when its last event removed it, else inspected now. A network
   // event (connect, disconnect) names its container in an attribute.
-  Status OnContainerEvents(EngineClient& client, Sink& sink,
+  Status OnContainerEvents(EngineConnection& client, Sink& sink,
                            const std::vector<EngineEvent>& batch) {
     std::vector<std::string> order;
     std::unordered_map<std::string, bool> removed;
@@ -278,8 +332,8 @@ class DockerCollector final : public collectors::Collector {
         continue;
       }
       WMETA_ASSIGN_OR_RETURN(
-          Event unset,
-          collectors::UnsetEvent(options_.source, Kind::kContainer, id));
+          Event unset, collectors::UnsetEvent(options_.source, Kind::kContainer,
+                                              id, io_->Now()));
       events.push_back(std::move(unset));
     }
     return events.empty() ? Status() : sink.Emit(events);
@@ -288,7 +342,7 @@ class DockerCollector final : public collectors::Collector {
   // The container's set event, or nullopt when the daemon no longer has it.
   // podman answers a container removed a moment ago with 500 rather than
   // 404: the listing decides whether it is gone or the daemon is failing.
-  Result<std::optional<Event>> InspectContainer(EngineClient& client,
+  Result<std::optional<Event>> InspectContainer(EngineConnection& client,
                                                 const std::string& id) {
     std::string target = prefix_ + "/containers/" + id + "/json";
     WMETA_ASSIGN_OR_RETURN(HttpResponse response, client.Get(target));
@@ -312,15 +366,18 @@ class DockerCollector final : public collectors::Collector {
       auto it = images_.find(std::string(image_id));
       return it == images_.end() ? nullptr : &it->second;
     };
-    context.cgroup_path = [this](int pid) {
-      return ReadCgroupPath(options_.proc_root, pid);
+    context.cgroup_path = [this](int pid) -> std::optional<std::string> {
+      auto text = io_->ReadFile(options_.proc_root + "/" + std::to_string(pid) +
+                                "/cgroup");
+      return text ? CgroupPathFromProc(*text) : std::nullopt;
     };
-    WMETA_ASSIGN_OR_RETURN(Event event, ParseContainer(response.body, context,
-                                                       SystemClock().Now()));
+    WMETA_ASSIGN_OR_RETURN(Event event,
+                           ParseContainer(response.body, context, io_->Now()));
     return event;
   }
 
   DockerOptions options_;
+  std::unique_ptr<EngineIo> io_;
   // "/v1.41": every request after /version goes to the negotiated version.
   std::string prefix_;
   // The images of the last listing, by id.
@@ -338,9 +395,43 @@ DockerOptions PodmanOptions() {
   return options;
 }
 
+class DockerReplay final : public collectors::ReplayCollector {
+ public:
+  DockerReplay(DockerOptions options,
+               std::unique_ptr<collectors::InputReplay> replay)
+      : options_(std::move(options)), replay_(std::move(replay)) {}
+
+  std::string_view name() const override { return options_.name; }
+
+  Status Run(Sink& sink, Reporter& reporter, std::stop_token stop) override {
+    std::stop_source done;
+    std::stop_callback forward(stop, [&done] { done.request_stop(); });
+    DockerCollector collector(options_, ReplayEngineIo(*replay_, done));
+    return collector.Run(sink, reporter, done.get_token());
+  }
+
+  const collectors::InputReplay& replay() const override { return *replay_; }
+
+ private:
+  DockerOptions options_;
+  std::unique_ptr<collectors::InputReplay> replay_;
+};
+
 std::unique_ptr<collectors::Collector> NewDockerCollector(
     DockerOptions options) {
-  return std::make_unique<DockerCollector>(std::move(options));
+  return std::make_unique<DockerCollector>(std::move(options), nullptr);
+}
+
+Result<std::unique_ptr<collectors::ReplayCollector>> NewDockerReplay(
+    std::unique_ptr<collectors::InputReplay> replay) {
+  if (replay->header().collector != "docker") {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "a recording of the " + replay->header().collector +
+                         " collector, not of the Docker one");
+  }
+  WMETA_ASSIGN_OR_RETURN(DockerOptions options,
+                         OptionsFromRecording(replay->header()));
+  return std::make_unique<DockerReplay>(std::move(options), std::move(replay));
 }
 
 }  // namespace wmeta::docker

@@ -190,7 +190,7 @@ Status EngineClient::OpenStream(const std::string& target) {
   return {};
 }
 
-bool EngineClient::LineReady() const {
+bool EngineClient::LineReady() {
   return impl_->pending.find('\n') != std::string::npos;
 }
 

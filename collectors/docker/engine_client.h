@@ -20,16 +20,12 @@
 #include <stop_token>
 #include <string>
 
+#include "engine_io.h"
 #include "wmeta/schema/error.h"
 
 namespace wmeta::docker {
 
-struct HttpResponse {
-  int status = 0;
-  std::string body;
-};
-
-class EngineClient {
+class EngineClient final : public EngineConnection {
  public:
   // The largest response body Get accepts, and the longest line of a stream.
   static constexpr size_t kMaxBody = size_t{64} << 20;
@@ -42,7 +38,7 @@ class EngineClient {
   // connect to last byte.
   EngineClient(std::string socket_path, std::chrono::milliseconds timeout,
                std::stop_token stop);
-  ~EngineClient();
+  ~EngineClient() override;
   EngineClient(const EngineClient&) = delete;
   EngineClient& operator=(const EngineClient&) = delete;
 
@@ -50,22 +46,22 @@ class EngineClient {
   // kUnavailable when the daemon cannot be reached, does not answer in time
   // or answers what is not HTTP, or a body over kMaxBody; kInvalidArgument
   // for a socket path too long for a unix socket.
-  Result<HttpResponse> Get(const std::string& target);
+  Result<HttpResponse> Get(const std::string& target) override;
 
   // Sends GET `target` on the stream connection and returns once the response
   // headers arrived; from then on the body is read in the background. A
   // status other than 200 is kUnavailable.
-  Status OpenStream(const std::string& target);
+  Status OpenStream(const std::string& target) override;
 
   // The next non-empty line of the stream, waiting until `deadline` at most
   // (nullopt then: an idle stream is normal). kUnavailable when the stream
   // ended or broke, a line exceeds kMaxLine or the read-ahead kMaxPending.
   Result<std::optional<std::string>> NextLine(
-      std::chrono::steady_clock::time_point deadline);
+      std::chrono::steady_clock::time_point deadline) override;
 
   // Whether a whole line has arrived already, so that NextLine returns it at
   // once.
-  bool LineReady() const;
+  bool LineReady() override;
 
  private:
   struct Impl;

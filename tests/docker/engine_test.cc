@@ -383,7 +383,8 @@ class EngineTest : public ::testing::TestWithParam<EngineKind> {
     daemon_ = std::make_unique<Daemon>(
         wmeta_dir_, std::vector<std::string>{
                         "--collectors", "process," + engine_->name(), flag,
-                        engine_->socket(), "--process-interval", "500ms"});
+                        engine_->socket(), "--process-interval", "500ms",
+                        "--record-input", wmeta_dir_.Sub("recordings")});
     ASSERT_TRUE(daemon_->Start());
     // The script starts once the collector has listed the engine: its first
     // session (under a sanitizer, on 2 busy cores) can take over a second.
@@ -530,6 +531,59 @@ class EngineTest : public ::testing::TestWithParam<EngineKind> {
     return {statuses, removed};
   }
 
+  // The records of the collector's source in the log of the data dir
+  // `data`, without what the store gave them (offset, ingest time).
+  std::vector<std::string> SourceRecords(const std::string& data) {
+    std::string source =
+        GetParam() == EngineKind::kDocker ? "runtime" : "runtime:podman";
+    RunResult log =
+        testing::Run({WMETA_CLI, "--data-dir", data, "log", "--json"});
+    EXPECT_EQ(log.exit_code, 0) << log.err;
+    std::vector<std::string> out;
+    std::istringstream lines(log.out);
+    for (std::string line; std::getline(lines, line);) {
+      bj::object record = bj::parse(line).as_object();
+      if (record.at("source") != source.c_str()) continue;
+      record.erase("offset");
+      record.erase("ingest_time");
+      out.push_back(bj::serialize(record));
+    }
+    return out;
+  }
+
+  // Stops wmetad; then its recording of the collector's input, replayed
+  // without the engine, gives the very records the collector produced live,
+  // twice.
+  void ExpectTheRecordingReplaysTheSameRecords() {
+    ASSERT_EQ(daemon_->Stop(SIGTERM), 0);
+    std::vector<std::string> recordings;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(wmeta_dir_.Sub("recordings"))) {
+      recordings.push_back(entry.path().string());
+    }
+    ASSERT_EQ(recordings.size(), 1u);
+    EXPECT_TRUE(recordings[0].ends_with(".wrec")) << recordings[0];
+    std::vector<std::string> live = SourceRecords(daemon_->data());
+    ASSERT_GT(live.size(), 20u);
+    for (int run = 0; run < 2; ++run) {
+      testing::TempDir target;
+      RunResult replay =
+          testing::Run({WMETA_CLI, "--data-dir", target.Sub("data"), "replay",
+                        recordings[0], "--json"});
+      ASSERT_EQ(replay.exit_code, 0) << replay.err;
+      EXPECT_NE(replay.out.find("\"divergences\":0"), std::string::npos)
+          << replay.out << replay.err;
+      // The engine's restart ended a session, in the recording too.
+      EXPECT_NE(replay.err.find("a recorded session ended"), std::string::npos)
+          << replay.err;
+      std::vector<std::string> replayed = SourceRecords(target.Sub("data"));
+      ASSERT_EQ(replayed.size(), live.size());
+      for (size_t i = 0; i < live.size(); ++i) {
+        ASSERT_EQ(replayed[i], live[i]) << "record " << i;
+      }
+    }
+  }
+
   static std::vector<std::string> Split(const std::string& text) {
     std::vector<std::string> out;
     std::istringstream in(text);
@@ -665,6 +719,8 @@ TEST_P(EngineTest, ScriptedLifecycleAgreesWithInspectAtEveryStep) {
             expected);
   EXPECT_EQ(statuses.back(), "stopped");
   EXPECT_TRUE(removed);
+
+  ExpectTheRecordingReplaysTheSameRecords();
 }
 
 TEST_P(EngineTest, ProcessesInAContainerHaveItAsOwner) {

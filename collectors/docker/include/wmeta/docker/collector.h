@@ -20,6 +20,7 @@
 #include <string>
 
 #include "wmeta/collectors/collector.h"
+#include "wmeta/collectors/recording.h"
 #include "wmeta/docker/parse.h"
 
 namespace wmeta::docker {
@@ -45,6 +46,11 @@ struct DockerOptions {
   // heals what an engine's dropped events left stale, and finds a daemon
   // that hung.
   std::chrono::milliseconds resync{300000};
+  // When set, everything the collector receives (responses, stream lines,
+  // cgroup files, the time) is also written to this file, created or
+  // replaced when the collector first runs: an input recording
+  // (wmeta/collectors/recording.h) that NewDockerReplay runs again.
+  std::string record_path;
 };
 
 // The options for podman's Docker-compatible service: collector "podman",
@@ -53,5 +59,14 @@ DockerOptions PodmanOptions();
 
 std::unique_ptr<collectors::Collector> NewDockerCollector(
     DockerOptions options);
+
+// The collector run from an input recording instead of an engine, with the
+// options it was recorded with: the same code fed what the live one
+// received, so that its events are the same, in the same order, at the same
+// times (when the store it emits to holds what the live one's held from its
+// source at the start). kInvalidArgument for a recording of another
+// collector, kCorruption for options it cannot read.
+Result<std::unique_ptr<collectors::ReplayCollector>> NewDockerReplay(
+    std::unique_ptr<collectors::InputReplay> replay);
 
 }  // namespace wmeta::docker

@@ -97,6 +97,7 @@ class EnvFilter {
   // orchestrators' job and task names (Nomad, Marathon, Mesos, Chronos).
   static EnvFilter Default();
   bool Allows(std::string_view name) const;
+  const std::vector<std::string>& allowed() const { return allowed_; }
 
  private:
   std::vector<std::string> allowed_;
