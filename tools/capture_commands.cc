@@ -1,15 +1,19 @@
 // wmeta capture (a range of the log into a capture file, or a check of one)
-// and wmeta replay (a capture into a store).
+// and wmeta replay (a capture, or a collector run from its input recording,
+// into a store).
 
 #include <fmt/core.h>
 #include <stdlib.h>
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <map>
 
 #include "common.h"
+#include "wmeta/collectors/recording.h"
+#include "wmeta/docker/collector.h"
 #include "wmeta/replay/capture.h"
 #include "wmeta/replay/replay.h"
 #include "wmeta/schema/json.h"
@@ -93,8 +97,10 @@ Result<View> ReadGolden(const std::string& path) {
   return view;
 }
 
-Result<View> ViewOf(Backend& backend) {
-  WMETA_ASSIGN_OR_RETURN(EntitiesResult entities, backend.List({}));
+Result<View> ViewOf(Backend& backend, std::optional<uint64_t> at) {
+  ListRequest request;
+  request.at.offset = at;
+  WMETA_ASSIGN_OR_RETURN(EntitiesResult entities, backend.List(request));
   JsonCodec codec;
   View view;
   for (const EntityInfo& entity : entities.entities) {
@@ -135,7 +141,192 @@ Result<size_t> PrintDifferences(const View& golden, const View& actual) {
   return differ;
 }
 
-// Replays into a scratch store, compares its view with the golden, removes
+// What a replay fed its target.
+struct Fed {
+  // Records of a capture, events of a collector run from its recording.
+  uint64_t count = 0;
+  uint64_t first_offset = 0;
+  uint64_t last_offset = 0;
+  double seconds = 0;
+  // A recording's: sessions that ended in an error, how the collector's
+  // calls matched the recording.
+  std::vector<std::string> failed_sessions;
+  uint64_t divergences = 0;
+  std::string first_divergence;
+  bool recording = false;
+};
+
+// A collector input recording is JSON lines; a capture starts with its
+// binary magic.
+bool IsInputRecording(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return in && in.peek() == '{';
+}
+
+// The sink of a collector run from its recording: the target's store.
+class BackendSink final : public collectors::Sink {
+ public:
+  BackendSink(Backend& backend, Fed& fed) : backend_(backend), fed_(fed) {}
+
+  Status Emit(std::span<const Event> events) override {
+    WMETA_ASSIGN_OR_RETURN(store::ApplyResult applied, backend_.Push(events));
+    fed_.count += events.size();
+    if (fed_.first_offset == 0) fed_.first_offset = applied.first_offset;
+    if (applied.last_offset != 0) fed_.last_offset = applied.last_offset;
+    return {};
+  }
+
+  Result<std::vector<std::string>> Known(Kind kind,
+                                         std::string_view source) override {
+    ListRequest request;
+    request.kind = kind;
+    request.provenance = true;
+    WMETA_ASSIGN_OR_RETURN(EntitiesResult result, backend_.List(request));
+    std::vector<std::string> ids;
+    for (const EntityInfo& entity : result.entities) {
+      for (const auto& layer : entity.layers) {
+        if (layer->view().source() == source) {
+          ids.push_back(entity.id().id);
+          break;
+        }
+      }
+    }
+    return ids;
+  }
+
+ private:
+  Backend& backend_;
+  Fed& fed_;
+};
+
+class SessionReporter final : public collectors::Reporter {
+ public:
+  explicit SessionReporter(Fed& fed) : fed_(fed) {}
+  void Pulled(const Status& status,
+              std::chrono::steady_clock::duration) override {
+    if (!status) fed_.failed_sessions.push_back(status.error().ToString());
+  }
+
+ private:
+  Fed& fed_;
+};
+
+// Runs the collector that made the recording on it, into `backend`.
+Result<Fed> FeedRecording(const ReplayOptions& options, Backend& backend) {
+  if (options.original_timing) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--original-timing replays captures; a collector runs "
+                     "from its recording as fast as it can");
+  }
+  WMETA_ASSIGN_OR_RETURN(auto replay,
+                         collectors::InputReplay::Open(options.file));
+  std::unique_ptr<collectors::ReplayCollector> collector;
+  if (replay->header().collector == "docker") {
+    WMETA_ASSIGN_OR_RETURN(collector,
+                           docker::NewDockerReplay(std::move(replay)));
+  } else {
+    return MakeError(ErrorCode::kUnsupportedFormat,
+                     options.file + ": a recording of the " +
+                         replay->header().collector +
+                         " collector, which this build does not have");
+  }
+  Fed fed;
+  fed.recording = true;
+  BackendSink sink(backend, fed);
+  SessionReporter reporter(fed);
+  auto start = std::chrono::steady_clock::now();
+  WMETA_RETURN_IF_ERROR(collector->Run(sink, reporter, {}));
+  fed.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  fed.divergences = collector->replay().divergences();
+  fed.first_divergence = collector->replay().first_divergence();
+  return fed;
+}
+
+Result<Fed> FeedCapture(const ReplayOptions& options, Backend& backend,
+                        bool show_progress) {
+  CatchInterrupts();
+  Progress progress("replay");
+  Fed fed;
+  WMETA_ASSIGN_OR_RETURN(replay::ReplayResult result,
+                         replay::Replay(
+                             options.file,
+                             {.original_timing = options.original_timing,
+                              .speed = options.speed,
+                              .batch = options.batch},
+                             [&](std::span<const Event> batch) -> Status {
+                               WMETA_ASSIGN_OR_RETURN(
+                                   store::ApplyResult applied,
+                                   backend.Push(batch));
+                               if (fed.first_offset == 0)
+                                 fed.first_offset = applied.first_offset;
+                               if (applied.last_offset != 0)
+                                 fed.last_offset = applied.last_offset;
+                               return {};
+                             },
+                             Interrupted,
+                             [&](uint64_t done, uint64_t total) {
+                               if (show_progress) progress.Update(done, total);
+                             }));
+  fed.count = result.records;
+  fed.seconds = std::chrono::duration<double>(result.took).count();
+  return fed;
+}
+
+Result<Fed> Feed(const ReplayOptions& options, Backend& backend,
+                 bool show_progress) {
+  return IsInputRecording(options.file)
+             ? FeedRecording(options, backend)
+             : FeedCapture(options, backend, show_progress);
+}
+
+// What a recording's replay noticed, for stderr: it is not the target's.
+void PrintRecordingNotes(const Fed& fed) {
+  for (const std::string& error : fed.failed_sessions) {
+    fmt::print(stderr, "wmeta: a recorded session ended: {}\n", error);
+  }
+  if (fed.divergences > 0) {
+    fmt::print(stderr,
+               "wmeta: {} calls of the collector differ from the recording "
+               "(answered from the recorded state); the first: {}\n",
+               fed.divergences, fed.first_divergence);
+  }
+}
+
+// A golden and the offset of the view it is compared with (nullopt: the
+// view after the whole replay).
+struct Expectation {
+  std::optional<uint64_t> at;
+  std::string path;
+  View view;
+};
+
+Result<std::vector<Expectation>> ReadExpectations(
+    const ReplayOptions& options) {
+  std::vector<Expectation> out;
+  for (const std::string& spec : options.expect_at) {
+    size_t eq = spec.find('=');
+    uint64_t offset = 0;
+    auto [end, ec] = std::from_chars(
+        spec.data(), spec.data() + (eq == std::string::npos ? 0 : eq), offset);
+    if (eq == std::string::npos || ec != std::errc() ||
+        end != spec.data() + eq || offset == 0 || eq + 1 == spec.size()) {
+      return MakeError(
+          ErrorCode::kInvalidArgument,
+          "--expect-at " + spec + ": expected OFFSET=GOLDEN, OFFSET from 1");
+    }
+    out.push_back({offset, spec.substr(eq + 1), {}});
+  }
+  if (!options.expect.empty())
+    out.push_back({std::nullopt, options.expect, {}});
+  for (Expectation& e : out) {
+    WMETA_ASSIGN_OR_RETURN(e.view, ReadGolden(e.path));
+  }
+  return out;
+}
+
+// Replays into a scratch store, compares its views with the goldens, removes
 // the store.
 int ReplayAndCompare(const GlobalOptions& global,
                      const ReplayOptions& options) {
@@ -144,8 +335,8 @@ int ReplayAndCompare(const GlobalOptions& global,
                  "--expect replays into a scratch store: give no --socket or "
                  "--tcp"});
   }
-  auto golden = ReadGolden(options.expect);
-  if (!golden) return Fail(golden.error());
+  auto expectations = ReadExpectations(options);
+  if (!expectations) return Fail(expectations.error());
   std::string pattern =
       (std::filesystem::temp_directory_path() / "wmeta-replay-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) {
@@ -163,23 +354,30 @@ int ReplayAndCompare(const GlobalOptions& global,
   target.durability = "none";
   auto backend = OpenBackend(target, /*read_only=*/false);
   if (!backend) return Fail(backend.error());
-  auto result = replay::Replay(options.file, {.batch = options.batch},
-                               [&](std::span<const Event> batch) -> Status {
-                                 WMETA_RETURN_IF_ERROR((*backend)->Push(batch));
-                                 return {};
-                               });
-  if (!result) return Fail(result.error());
-  auto actual = ViewOf(**backend);
-  if (!actual) return Fail(actual.error());
-  auto differ = PrintDifferences(*golden, *actual);
-  if (!differ) return Fail(differ.error());
-  if (*differ > 0) {
-    fmt::print(stderr, "wmeta: {} of {} entities differ from {}\n", *differ,
-               std::max(golden->size(), actual->size()), options.expect);
-    return 1;
+  auto fed = Feed(options, **backend, /*show_progress=*/false);
+  if (!fed) return Fail(fed.error());
+  PrintRecordingNotes(*fed);
+  bool failed = false;
+  for (const Expectation& e : *expectations) {
+    std::string where =
+        e.at ? "as of offset " + std::to_string(*e.at) : "after the replay";
+    fmt::print("{} ({})\n", e.path, where);
+    auto actual = ViewOf(**backend, e.at);
+    if (!actual) return Fail(actual.error());
+    auto differ = PrintDifferences(e.view, *actual);
+    if (!differ) return Fail(differ.error());
+    if (*differ > 0) {
+      fmt::print(stderr, "wmeta: {} of {} entities differ from {} ({})\n",
+                 *differ, std::max(e.view.size(), actual->size()), e.path,
+                 where);
+      failed = true;
+    } else {
+      fmt::print("  the view matches ({} entities)\n", e.view.size());
+    }
   }
-  fmt::print("{} records replayed; the view matches {} ({} entities)\n",
-             result->records, options.expect, golden->size());
+  if (failed) return 1;
+  fmt::print("{} {} replayed; every view matches\n", fed->count,
+             fed->recording ? "events" : "records");
   return 0;
 }
 
@@ -270,41 +468,34 @@ int RunCapture(const GlobalOptions& global, const CaptureOptions& options) {
 }
 
 int RunReplay(const GlobalOptions& global, const ReplayOptions& options) {
-  if (!options.expect.empty()) return ReplayAndCompare(global, options);
-  // Opened before the capture is read: a target that cannot be written (a
+  if (!options.expect.empty() || !options.expect_at.empty()) {
+    return ReplayAndCompare(global, options);
+  }
+  // Opened before the file is read: a target that cannot be written (a
   // daemon's data dir, a bad socket) is known before any work.
   auto backend = OpenBackend(global, /*read_only=*/false);
   if (!backend) return Fail(backend.error());
-  CatchInterrupts();
-  Progress progress("replay");
-  uint64_t first = 0, last = 0;
-  auto result = replay::Replay(
-      options.file,
-      {.original_timing = options.original_timing,
-       .speed = options.speed,
-       .batch = options.batch},
-      [&](std::span<const Event> batch) -> Status {
-        WMETA_ASSIGN_OR_RETURN(store::ApplyResult applied,
-                               (*backend)->Push(batch));
-        if (first == 0) first = applied.first_offset;
-        if (applied.last_offset != 0) last = applied.last_offset;
-        return {};
-      },
-      Interrupted,
-      [&](uint64_t done, uint64_t total) { progress.Update(done, total); });
-  if (!result) return Fail(result.error());
-  double seconds = std::chrono::duration<double>(result->took).count();
+  auto fed = Feed(options, **backend, /*show_progress=*/true);
+  if (!fed) return Fail(fed.error());
+  PrintRecordingNotes(*fed);
+  const char* what = fed->recording ? "events" : "records";
   if (options.json) {
     fmt::print(
-        "{{\"file\":{},\"records\":{},\"first_offset\":{},\"last_offset\":{},"
-        "\"seconds\":{:.3f}}}\n",
-        Quote(options.file), result->records, first, last, seconds);
-  } else if (first == 0) {
-    fmt::print("replayed {} records in {:.2f} s: every one changed nothing\n",
-               result->records, seconds);
+        "{{\"file\":{},\"{}\":{},\"first_offset\":{},\"last_offset\":{},"
+        "\"seconds\":{:.3f}{}}}\n",
+        Quote(options.file), what, fed->count, fed->first_offset,
+        fed->last_offset, fed->seconds,
+        fed->recording
+            ? fmt::format(",\"failed_sessions\":{},\"divergences\":{}",
+                          fed->failed_sessions.size(), fed->divergences)
+            : "");
+  } else if (fed->first_offset == 0) {
+    fmt::print("replayed {} {} in {:.2f} s: every one changed nothing\n",
+               fed->count, what, fed->seconds);
   } else {
-    fmt::print("replayed {} records in {:.2f} s, appended at offsets {}..{}\n",
-               result->records, seconds, first, last);
+    fmt::print("replayed {} {} in {:.2f} s, appended at offsets {}..{}\n",
+               fed->count, what, fed->seconds, fed->first_offset,
+               fed->last_offset);
   }
   return 0;
 }

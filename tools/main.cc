@@ -191,8 +191,12 @@ int Run(int argc, char** argv) {
   auto* replay_cmd = app.add_subcommand(
       "replay",
       "Append a capture's records to a data dir (--into, --data-dir) or a "
-      "running wmetad (--socket), as if from their sources");
-  replay_cmd->add_option("file", replay.file, "The capture file")->required();
+      "running wmetad (--socket), as if from their sources; or run a "
+      "collector again from its input recording (wmetad --record-input)");
+  replay_cmd
+      ->add_option("file", replay.file,
+                   "A capture file, or a collector input recording")
+      ->required();
   replay_cmd->add_option("--into", global.data_dir,
                          "The data dir to replay into (as --data-dir)");
   replay_cmd->add_flag("--original-timing", replay.original_timing,
@@ -210,6 +214,10 @@ int Run(int argc, char** argv) {
       "--expect", replay.expect,
       "Replay into a scratch store and compare its view with this golden "
       "(`wmeta list --json` output); exit 1 on a difference");
+  replay_cmd->add_option(
+      "--expect-at", replay.expect_at,
+      "OFFSET=GOLDEN: also compare the scratch store's view as of OFFSET (its "
+      "own offsets, from 1) with GOLDEN; repeatable");
 
   wmeta::tools::CheckpointOptions checkpoint;
   auto* checkpoint_cmd =

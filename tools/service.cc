@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 #include <condition_variable>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -85,6 +87,23 @@ Result<std::unique_ptr<collectors::Collector>> MakeCollector(
     runtime.proc_root = options.proc_root;
     if (options.container_env) {
       runtime.env = docker::EnvFilter(*options.container_env);
+    }
+    if (!options.record_input.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(options.record_input, ec);
+      if (ec) {
+        return MakeError(ErrorCode::kIoError,
+                         options.record_input + ": " + ec.message());
+      }
+      std::time_t now = std::time(nullptr);
+      std::tm utc{};
+      gmtime_r(&now, &utc);
+      char stamp[32];
+      std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
+      runtime.record_path =
+          options.record_input + "/" + name + "-" + stamp + ".wrec";
+      spdlog::info("collector {}: recording its input to {}", name,
+                   runtime.record_path);
     }
     return docker::NewDockerCollector(std::move(runtime));
   }
@@ -491,6 +510,8 @@ Status LoadConfig(const std::string& path, ServiceOptions& options) {
       status = string(options.docker_socket);
     } else if (key == "podman_socket") {
       status = string(options.podman_socket);
+    } else if (key == "record_input") {
+      status = string(options.record_input);
     } else if (key == "container_env") {
       if (!value.is_array()) return bad("an array of variable names");
       options.container_env.emplace();

@@ -51,6 +51,10 @@ struct ServiceOptions {
   // trailing '*' matches a prefix); nullopt: the reference's tagging
   // variables. The rest, secrets among them, are never stored.
   std::optional<std::vector<std::string>> container_env;
+  // When set, the runtime collectors (docker, podman) record their input here,
+  // a file per collector per start (NAME-YYYYMMDDTHHMMSSZ.wrec), for `wmeta
+  // replay`. Created when missing.
+  std::string record_input;
   // SourcePriorities::Parse syntax; empty: the default order.
   std::string priorities;
   uint64_t checkpoint_every_records = 100'000;
@@ -63,7 +67,7 @@ struct ServiceOptions {
 // Reads a JSON configuration file into `options`: its keys are the long flag
 // names of wmetad with '-' as '_' (data_dir, socket, tcp, http, token,
 // collectors, proc_root, process_interval, docker_socket, podman_socket,
-// container_env, durability, priorities,
+// container_env, record_input, durability, priorities,
 // client_send_timeout, http_io_timeout, max_frame, checkpoint_every_records,
 // checkpoint_every, retention_max_age, retention_max_records,
 // retention_max_bytes, retention_every); spans as "5s", sizes as "512MiB".

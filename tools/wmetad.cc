@@ -70,6 +70,10 @@ int Run(int argc, char** argv) {
                      "DD_SERVICE, DD_VERSION and orchestrator job names); "
                      "\"\" for none")
           ->delimiter(',');
+  auto* record_input = app.add_option(
+      "--record-input", options.record_input,
+      "Record what the docker and podman collectors receive to files in this "
+      "directory, for `wmeta replay`");
   auto* interval = app.add_option("--process-interval", process_interval,
                                   "How often the process collector lists "
                                   "/proc (default 5s)");
@@ -113,6 +117,7 @@ int Run(int argc, char** argv) {
     if (given(proc_root)) options.proc_root = flags.proc_root;
     if (given(docker_socket)) options.docker_socket = flags.docker_socket;
     if (given(podman_socket)) options.podman_socket = flags.podman_socket;
+    if (given(record_input)) options.record_input = flags.record_input;
     if (given(durability)) options.durability = flags.durability;
     if (given(priorities)) options.priorities = flags.priorities;
   }

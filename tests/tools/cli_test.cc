@@ -213,6 +213,84 @@ TEST_F(CliTest, ReplayComparesWithAGoldenFieldByField) {
       << diff.err;
 }
 
+// A real Docker lifecycle as the docker collector received it (wmetad
+// --record-input): the collector runs again from it.
+TEST_F(CliTest, ACollectorRunsAgainFromItsRecording) {
+  const std::string recording =
+      std::string(WMETA_DOCKER_TESTDATA) + "/docker-lifecycle.wrec";
+  RunResult replay = Wmeta({"replay", recording, "--json"});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  EXPECT_NE(replay.out.find("\"events\":19,\"first_offset\":1,"
+                            "\"last_offset\":14,"),
+            std::string::npos)
+      << replay.out;
+  EXPECT_NE(replay.out.find("\"failed_sessions\":0,\"divergences\":0"),
+            std::string::npos)
+      << replay.out;
+  EXPECT_EQ(replay.err, "");
+  // The lifecycle of `web`, as the live store had it.
+  RunResult web = Wmeta(
+      {"history",
+       "container/"
+       "f872b74057491aa7cb3d31a23a83283e7c6224a9e125c7fe630d4b524247f452"});
+  ASSERT_EQ(web.exit_code, 0) << web.err;
+  for (const char* change :
+       {"state.status: (absent) -> \"created\"",
+        "state.status: \"created\" -> \"running\"",
+        "state.status: \"running\" -> \"paused\"",
+        "state.status: \"paused\" -> \"running\"",
+        "state.status: \"running\" -> \"stopped\"", "unset (gone)"}) {
+    EXPECT_NE(web.out.find(change), std::string::npos) << change << web.out;
+  }
+
+  // The goldens of the view along the way, and at the end (empty).
+  const std::string at5 =
+      std::string(WMETA_DOCKER_TESTDATA) + "/docker-lifecycle.at5.json";
+  const std::string at8 =
+      std::string(WMETA_DOCKER_TESTDATA) + "/docker-lifecycle.at8.json";
+  std::string end = dir_.Sub("end.json");
+  std::ofstream(end) << "";
+  RunResult same =
+      testing::Run({WMETA_CLI, "replay", recording, "--expect", end,
+                    "--expect-at", "5=" + at5, "--expect-at", "8=" + at8});
+  EXPECT_EQ(same.exit_code, 0) << same.out << same.err;
+  EXPECT_NE(same.out.find("19 events replayed; every view matches"),
+            std::string::npos)
+      << same.out;
+
+  // At offset 5 `web` was running again; a golden saying paused fails.
+  std::ifstream in(at5);
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  text.replace(text.find("\"status\":\"running\""), 18,
+               "\"status\":\"paused\"");
+  std::string wrong = dir_.Sub("at5.json");
+  std::ofstream(wrong) << text;
+  RunResult diff = testing::Run(
+      {WMETA_CLI, "replay", recording, "--expect-at", "5=" + wrong});
+  EXPECT_EQ(diff.exit_code, 1);
+  EXPECT_NE(diff.out.find("    state.status: expected \"paused\", got "
+                          "\"running\""),
+            std::string::npos)
+      << diff.out;
+  EXPECT_NE(diff.err.find("1 of 2 entities differ from " + wrong +
+                          " (as of offset 5)"),
+            std::string::npos)
+      << diff.err;
+
+  for (const char* bad : {"5", "=x", "0=", "x=y"}) {
+    RunResult r = testing::Run(
+        {WMETA_CLI, "replay", recording, "--expect-at", std::string(bad)});
+    EXPECT_EQ(r.exit_code, 1) << bad << r.err;
+    EXPECT_NE(r.err.find("expected OFFSET=GOLDEN"), std::string::npos) << r.err;
+  }
+  RunResult timing = Wmeta({"replay", recording, "--original-timing"});
+  EXPECT_NE(timing.exit_code, 0);
+  EXPECT_NE(timing.err.find("--original-timing replays captures"),
+            std::string::npos)
+      << timing.err;
+}
+
 TEST_F(CliTest, ABadLineRejectsTheWholeInput) {
   ASSERT_EQ(Wmeta({"push"}, kThreeEvents).exit_code, 0);
   std::string input =

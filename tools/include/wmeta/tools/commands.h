@@ -143,6 +143,9 @@ struct ReplayOptions {
   // A golden state (`wmeta list --json` output): replay into a scratch store
   // instead, and compare its view with it (exit 1 on a difference).
   std::string expect;
+  // OFFSET=GOLDEN: also (or only) compare the scratch store's view as of
+  // OFFSET, its own offsets counting from 1, with GOLDEN.
+  std::vector<std::string> expect_at;
 };
 // Appends a capture's records to the data dir or daemon of `global`, as if
 // from their original sources, keeping where each was first appended.
