@@ -299,10 +299,20 @@ void RemoveUnusable(const std::string& dir, uint64_t last) {
   }
 }
 
-void PruneCheckpoints(const std::string& dir, size_t keep, uint64_t protect) {
+void PruneCheckpoints(const std::string& dir, size_t keep, uint64_t protect,
+                      uint64_t history_every) {
   auto files = ListCheckpoints(dir);
+  if (files.size() <= keep) return;
+  // Of the older ones, the first of each span of offsets stays: the same
+  // ones whenever this runs, as later checkpoints only come after them.
+  const uint64_t span =
+      history_every == 0 ? 0 : std::max(history_every, 4 * files[0].entities);
   for (size_t i = keep; i < files.size(); ++i) {
     if (files[i].offset == protect) continue;
+    bool first_of_span = span != 0 && (i + 1 == files.size() ||
+                                       files[i + 1].offset / span !=
+                                           files[i].offset / span);
+    if (first_of_span) continue;
     std::error_code ec;
     fs::remove(files[i].path,
                ec);  // a leftover is harmless: the next prune retries

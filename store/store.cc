@@ -507,7 +507,16 @@ Result<std::vector<HistoryEntry>> StoreImpl::History(const EntityId& id) const {
 
 Result<DiffResult> StoreImpl::Diff(uint64_t from, uint64_t to) const {
   WMETA_ASSIGN_OR_RETURN(std::unique_ptr<View> a, StateAt(from));
-  WMETA_ASSIGN_OR_RETURN(std::unique_ptr<View> b, StateAt(to));
+  std::unique_ptr<View> b;
+  if (from <= to && to <= log_->last_offset()) {
+    // Forward from the first view: only the records between are read, and
+    // the entities they did not touch stay shared, equal by pointer below.
+    b = std::make_unique<View>(*a);
+    std::shared_lock files_lock(files_mu_);
+    WMETA_RETURN_IF_ERROR(Replay(*b, to));
+  } else {
+    WMETA_ASSIGN_OR_RETURN(b, StateAt(to));
+  }
   DiffResult result;
   result.from_offset = from;
   result.to_offset = to;
@@ -666,9 +675,9 @@ Result<CheckpointInfo> StoreImpl::Checkpoint() {
   WMETA_ASSIGN_OR_RETURN(CheckpointFile file,
                          internal::WriteCheckpoint(dir, origin, entities));
   records_since_checkpoint_ -= covered;
-  internal::PruneCheckpoints(dir,
-                             std::max<size_t>(options_.checkpoints_kept, 1),
-                             log_->first_offset() - 1);
+  internal::PruneCheckpoints(
+      dir, std::max<size_t>(options_.checkpoints_kept, 1),
+      log_->first_offset() - 1, options_.checkpoint_history_every);
   return CheckpointInfo{file.offset, entities.size(), file.bytes, file.path};
 }
 

@@ -258,6 +258,7 @@ TEST_F(StoreTest, CheckpointsEveryNRecordsAndKeepsTheNewest) {
   Options options;
   options.checkpoint_every_records = 10;
   options.checkpoints_kept = 2;
+  options.checkpoint_history_every = 0;
   options.checkpoint_every = std::chrono::seconds(0);
   auto store = Open(options);
   for (int i = 0; i < 35; ++i) {
@@ -278,6 +279,42 @@ TEST_F(StoreTest, CheckpointsEveryNRecordsAndKeepsTheNewest) {
   ASSERT_EQ(checkpoints.size(), 2u);
   EXPECT_EQ(checkpoints[0].offset, 35u);
   EXPECT_GE(checkpoints[1].offset, 30u);
+}
+
+TEST_F(StoreTest, OlderCheckpointsAreThinnedToOneEveryHistorySpan) {
+  Options options;
+  options.checkpoint_every_records = 0;
+  options.checkpoint_every = std::chrono::seconds(0);
+  options.checkpoints_kept = 1;
+  options.checkpoint_history_every = 100;
+  auto store = Open(options);
+  // One entity, so the spacing is the span (4 x entities is less). A
+  // checkpoint every 40 records, at 40, 80, ..., 400.
+  for (int i = 1; i <= 400; ++i) {
+    MustApply(*store,
+              {ContainerFrom("runtime", "c", R"("pid":)" + std::to_string(i))});
+    if (i % 40 == 0) {
+      ASSERT_TRUE(store->Checkpoint());
+    }
+  }
+  std::vector<uint64_t> kept;
+  for (const auto& c : store->Checkpoints()) kept.push_back(c.offset);
+  // The newest, then the first of each span of 100 offsets, whatever the
+  // order the prunes ran in.
+  EXPECT_EQ(kept, (std::vector<uint64_t>{400, 320, 200, 120, 40}));
+  // A past view folds from the one below it, and is right.
+  auto view = store->StateAt(200);
+  ASSERT_TRUE(view) << view.error().ToString();
+  auto c = (*view)->Get({Kind::kContainer, "c"});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(Json((*c)->merged).at("pid").as_int64(), 200);
+
+  // Without a history span, only the newest stay.
+  options.checkpoint_history_every = 0;
+  store.reset();
+  store = Open(options);
+  ASSERT_TRUE(store->Checkpoint());
+  ASSERT_EQ(store->Checkpoints().size(), 1u);
 }
 
 TEST_F(StoreTest, StateAtAnOffsetAndATime) {

@@ -51,6 +51,10 @@ struct Options {
   // Checkpoints kept on disk: the newest ones, and the one standing for the
   // records retention removed. At least 1.
   size_t checkpoints_kept = 2;
+  // Older checkpoints kept so that a past view (list --at, diff) folds at
+  // most about this many records; thinned further for a large view, so that
+  // they take at most about a quarter of the log's bytes. 0: none kept.
+  uint64_t checkpoint_history_every = 100'000;
 };
 
 struct ApplyResult {
