@@ -20,8 +20,12 @@ bool IsStreamOp(std::string_view op) {
   return op == "connect" || op == "open" || op == "next" || op == "ready";
 }
 
+// A line longer than this is damage, not a recording: the longest exchange
+// is a response body of at most 64 MiB, escaped.
+constexpr size_t kMaxLine = size_t{512} << 20;
+
 std::optional<ErrorCode> ErrorCodeFromName(std::string_view name) {
-  for (int c = 0; c <= static_cast<int>(ErrorCode::kPermissionDenied); ++c) {
+  for (int c = 0; c <= UINT8_MAX; ++c) {
     if (ErrorCodeName(static_cast<ErrorCode>(c)) == name) {
       return static_cast<ErrorCode>(c);
     }
@@ -177,14 +181,22 @@ Result<std::unique_ptr<InputReplay>> InputReplay::Open(
     return MakeError(code,
                      path + ": line " + std::to_string(number) + ": " + what);
   };
+  // Bodies are kept as the source sent them, valid UTF-8 or not.
+  json::parse_options parse_options;
+  parse_options.allow_invalid_utf8 = true;
   while (std::getline(in, text)) {
     ++number;
+    if (text.size() > kMaxLine) {
+      return fail(ErrorCode::kCorruption, "longer than 512 MiB");
+    }
     if (in.eof()) {
-      return fail(ErrorCode::kCorruption,
-                  "truncated (the file ends inside the line)");
+      // A recorder killed while writing leaves its last line torn: what
+      // precedes it is whole, and replays.
+      replay->torn_line_ = number;
+      break;
     }
     boost::system::error_code ec;
-    json::value value = json::parse(text, ec);
+    json::value value = json::parse(text, ec, {}, parse_options);
     if (ec || !value.is_object()) {
       return fail(
           number == 1 ? ErrorCode::kUnsupportedFormat : ErrorCode::kCorruption,
@@ -227,6 +239,9 @@ Result<std::unique_ptr<InputReplay>> InputReplay::Open(
     replay->exchanges_.push_back(std::move(*exchange));
   }
   if (in.bad()) return fail(ErrorCode::kIoError, std::strerror(errno));
+  if (replay->torn_line_ == 1) {
+    return fail(ErrorCode::kCorruption, "the header line is torn");
+  }
   if (number == 0) {
     return MakeError(ErrorCode::kUnsupportedFormat,
                      path + ": empty, not a collector input recording");
@@ -256,18 +271,25 @@ const Exchange* InputReplay::Answer(std::string_view op, std::string_view key) {
   }
   // A stream call past the end is how every replay ends, not a divergence.
   if (!stream || cursor_ < exchanges_.size()) Diverged(cursor_, op, key);
+  auto matches = [&](size_t i) {
+    return exchanges_[i].op == op && exchanges_[i].key == key;
+  };
   if (!stream) {
-    // The source's state as of the cursor: the latest answer before it, else
-    // the first after it.
-    for (size_t i = cursor_; i-- > 0;) {
-      if (exchanges_[i].op == op && exchanges_[i].key == key) {
+    // Up to the next stream call, the requests the collector no longer makes
+    // are skipped; past it, or before the cursor, the source's state as of
+    // the cursor answers: the latest answer before it, else the first after.
+    for (size_t i = cursor_; i < exchanges_.size() && !exchanges_[i].IsStream();
+         ++i) {
+      if (matches(i)) {
+        cursor_ = i + 1;
         return &exchanges_[i];
       }
     }
+    for (size_t i = cursor_; i-- > 0;) {
+      if (matches(i)) return &exchanges_[i];
+    }
     for (size_t i = cursor_; i < exchanges_.size(); ++i) {
-      if (exchanges_[i].op == op && exchanges_[i].key == key) {
-        return &exchanges_[i];
-      }
+      if (matches(i)) return &exchanges_[i];
     }
     return nullptr;
   }

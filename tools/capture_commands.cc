@@ -153,6 +153,8 @@ struct Fed {
   std::vector<std::string> failed_sessions;
   uint64_t divergences = 0;
   std::string first_divergence;
+  // A recording's last line, torn by a recorder killed while writing it.
+  size_t torn_line = 0;
   bool recording = false;
 };
 
@@ -232,6 +234,7 @@ Result<Fed> FeedRecording(const ReplayOptions& options, Backend& backend) {
   }
   Fed fed;
   fed.recording = true;
+  fed.torn_line = collector->replay().torn_line();
   BackendSink sink(backend, fed);
   SessionReporter reporter(fed);
   auto start = std::chrono::steady_clock::now();
@@ -282,7 +285,13 @@ Result<Fed> Feed(const ReplayOptions& options, Backend& backend,
 }
 
 // What a recording's replay noticed, for stderr: it is not the target's.
-void PrintRecordingNotes(const Fed& fed) {
+void PrintRecordingNotes(const std::string& file, const Fed& fed) {
+  if (fed.torn_line != 0) {
+    fmt::print(stderr,
+               "wmeta: {}: line {} is torn (the recorder was stopped while "
+               "writing it); replayed what precedes it\n",
+               file, fed.torn_line);
+  }
   for (const std::string& error : fed.failed_sessions) {
     fmt::print(stderr, "wmeta: a recorded session ended: {}\n", error);
   }
@@ -356,7 +365,7 @@ int ReplayAndCompare(const GlobalOptions& global,
   if (!backend) return Fail(backend.error());
   auto fed = Feed(options, **backend, /*show_progress=*/false);
   if (!fed) return Fail(fed.error());
-  PrintRecordingNotes(*fed);
+  PrintRecordingNotes(options.file, *fed);
   bool failed = false;
   for (const Expectation& e : *expectations) {
     std::string where =
@@ -477,7 +486,7 @@ int RunReplay(const GlobalOptions& global, const ReplayOptions& options) {
   if (!backend) return Fail(backend.error());
   auto fed = Feed(options, **backend, /*show_progress=*/true);
   if (!fed) return Fail(fed.error());
-  PrintRecordingNotes(*fed);
+  PrintRecordingNotes(options.file, *fed);
   const char* what = fed->recording ? "events" : "records";
   if (options.json) {
     fmt::print(

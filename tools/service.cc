@@ -1,11 +1,11 @@
 #include "service.h"
 
+#include <fmt/chrono.h>
 #include <fmt/core.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
 #include <condition_variable>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -95,13 +95,13 @@ Result<std::unique_ptr<collectors::Collector>> MakeCollector(
         return MakeError(ErrorCode::kIoError,
                          options.record_input + ": " + ec.message());
       }
-      std::time_t now = std::time(nullptr);
-      std::tm utc{};
-      gmtime_r(&now, &utc);
-      char stamp[32];
-      std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
-      runtime.record_path =
-          options.record_input + "/" + name + "-" + stamp + ".wrec";
+      // The time to the millisecond: a restart never replaces the last one.
+      auto now = std::chrono::floor<std::chrono::milliseconds>(
+          std::chrono::system_clock::now());
+      auto seconds = std::chrono::floor<std::chrono::seconds>(now);
+      runtime.record_path = fmt::format("{}/{}-{:%Y%m%dT%H%M%S}.{:03}Z.wrec",
+                                        options.record_input, name, seconds,
+                                        (now - seconds).count());
       spdlog::info("collector {}: recording its input to {}", name,
                    runtime.record_path);
     }

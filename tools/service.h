@@ -52,7 +52,7 @@ struct ServiceOptions {
   // variables. The rest, secrets among them, are never stored.
   std::optional<std::vector<std::string>> container_env;
   // When set, the runtime collectors (docker, podman) record their input here,
-  // a file per collector per start (NAME-YYYYMMDDTHHMMSSZ.wrec), for `wmeta
+  // a file per collector per start (NAME-YYYYMMDDTHHMMSS.mmmZ.wrec), for `wmeta
   // replay`. Created when missing.
   std::string record_input;
   // SourcePriorities::Parse syntax; empty: the default order.

@@ -100,6 +100,25 @@ Result<DockerOptions> OptionsFromRecording(
   return options;
 }
 
+// A sink whose Known() goes through the I/O, recorded and replayed: the
+// first listing reconciles with what the store held, and a replay must see
+// what the live store held, not what its own target holds.
+class KnownThroughIo final : public Sink {
+ public:
+  KnownThroughIo(Sink& sink, EngineIo& io) : sink_(sink), io_(io) {}
+  Status Emit(std::span<const Event> events) override {
+    return sink_.Emit(events);
+  }
+  Result<std::vector<std::string>> Known(Kind kind,
+                                         std::string_view source) override {
+    return io_.Known(sink_, kind, source);
+  }
+
+ private:
+  Sink& sink_;
+  EngineIo& io_;
+};
+
 class DockerCollector final : public collectors::Collector {
  public:
   // `io`: null for the engine at options.socket (recorded when
@@ -118,7 +137,8 @@ class DockerCollector final : public collectors::Collector {
   Status Run(Sink& sink, Reporter& reporter, std::stop_token stop) override {
     constexpr std::chrono::milliseconds kMaxReconnect{30000};
     if (io_ == nullptr) {
-      io_ = LiveEngineIo(options_.socket, options_.timeout);
+      std::unique_ptr<EngineIo> io =
+          LiveEngineIo(options_.socket, options_.timeout);
       if (!options_.record_path.empty()) {
         WMETA_ASSIGN_OR_RETURN(
             auto recorder, collectors::InputRecorder::Create(
@@ -127,13 +147,15 @@ class DockerCollector final : public collectors::Collector {
                                 .source = options_.source,
                                 .options_json = OptionsJson(options_),
                                 .created = FormatTime(SystemClock().Now())}));
-        io_ = RecordingEngineIo(std::move(io_), std::move(recorder));
+        io = RecordingEngineIo(std::move(io), std::move(recorder));
       }
+      io_ = std::move(io);
     }
+    KnownThroughIo through_io(sink, *io_);
     auto backoff = options_.reconnect;
     while (!stop.stop_requested()) {
       bool listed = false;
-      Status status = Session(sink, reporter, stop, listed);
+      Status status = Session(through_io, reporter, stop, listed);
       if (stop.stop_requested()) break;
       reporter.Pulled(status, {});
       if (listed) backoff = options_.reconnect;

@@ -34,6 +34,11 @@ class LiveIo final : public EngineIo {
     return std::move(text).str();
   }
 
+  Result<std::vector<std::string>> Known(collectors::Sink& sink, Kind kind,
+                                         std::string_view source) override {
+    return sink.Known(kind, source);
+  }
+
   void Pause(std::stop_token stop,
              std::chrono::steady_clock::time_point deadline) override {
     collectors::SleepUntil(std::move(stop), deadline);
@@ -54,6 +59,16 @@ Exchange Answered(std::string op, std::string key, const R& result) {
   return e;
 }
 
+std::string KnownKey(Kind kind, std::string_view source) {
+  return std::string(KindName(kind)) + " " + std::string(source);
+}
+
+std::string JoinLines(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const std::string& id : ids) out += id + "\n";
+  return out;
+}
+
 Exchange Valued(std::string op, int64_t value) {
   Exchange e;
   e.op = std::move(op);
@@ -61,16 +76,15 @@ Exchange Valued(std::string op, int64_t value) {
   return e;
 }
 
-// Writes each exchange to the recorder while it lasts. Calls a stop cut
-// short are not recorded: they say nothing about the engine.
+// Writes each exchange to the recorder while it lasts.
 class Recording {
  public:
   explicit Recording(std::unique_ptr<InputRecorder> recorder)
       : recorder_(std::move(recorder)) {}
 
   // Marks where the collector stopped, when it was: a replay stops there
-  // too, also if the live one returned before its next call (it checks the
-  // stop between calls).
+  // too, also where the live one returned before its next call (it checks
+  // the stop between calls).
   ~Recording() {
     if (recorder_ != nullptr && stop_.stop_requested()) {
       (void)recorder_->Write(Valued("stop", 0));
@@ -79,23 +93,39 @@ class Recording {
 
   void Follow(std::stop_token stop) { stop_ = std::move(stop); }
 
-  Status Write(const Exchange& exchange, const std::stop_token& stop) {
-    if (recorder_ == nullptr || stop.stop_requested()) return {};
+  // Records `exchange`, unless it failed because of the stop: that says
+  // nothing about the source. A failed write ends the recording; its error
+  // is for the next call that can fail (TakeFailure).
+  void Write(const Exchange& exchange) {
+    if (recorder_ == nullptr || (exchange.error && stop_.stop_requested())) {
+      return;
+    }
     Status written = recorder_->Write(exchange);
-    if (!written) recorder_.reset();
-    return written;
+    if (!written) {
+      failure_ = written.error();
+      recorder_.reset();
+    }
+  }
+
+  // The error of a failed write not reported yet, once.
+  Status TakeFailure() {
+    if (!failure_) return {};
+    Error error = std::move(*failure_);
+    failure_.reset();
+    return std::unexpected(std::move(error));
   }
 
  private:
   std::unique_ptr<InputRecorder> recorder_;
   std::stop_token stop_;
+  std::optional<Error> failure_;
 };
 
 class RecordingConnection final : public EngineConnection {
  public:
   RecordingConnection(std::unique_ptr<EngineConnection> live,
-                      Recording& recording, std::stop_token stop)
-      : live_(std::move(live)), recording_(recording), stop_(std::move(stop)) {}
+                      Recording& recording)
+      : live_(std::move(live)), recording_(recording) {}
 
   Result<HttpResponse> Get(const std::string& target) override {
     Result<HttpResponse> response = live_->Get(target);
@@ -104,14 +134,15 @@ class RecordingConnection final : public EngineConnection {
       e.status = response->status;
       e.body = response->body;
     }
-    WMETA_RETURN_IF_ERROR(recording_.Write(e, stop_));
+    recording_.Write(e);
+    WMETA_RETURN_IF_ERROR(recording_.TakeFailure());
     return response;
   }
 
   Status OpenStream(const std::string& target) override {
     Status status = live_->OpenStream(target);
-    WMETA_RETURN_IF_ERROR(
-        recording_.Write(Answered("open", target, status), stop_));
+    recording_.Write(Answered("open", target, status));
+    WMETA_RETURN_IF_ERROR(recording_.TakeFailure());
     return status;
   }
 
@@ -120,21 +151,20 @@ class RecordingConnection final : public EngineConnection {
     auto line = live_->NextLine(deadline);
     Exchange e = Answered("next", "", line);
     if (line) e.body = *line;
-    WMETA_RETURN_IF_ERROR(recording_.Write(e, stop_));
+    recording_.Write(e);
+    WMETA_RETURN_IF_ERROR(recording_.TakeFailure());
     return line;
   }
 
   bool LineReady() override {
     bool ready = live_->LineReady();
-    // A failed write here shows at the next call, which fails too.
-    (void)recording_.Write(Valued("ready", ready ? 1 : 0), stop_);
+    recording_.Write(Valued("ready", ready ? 1 : 0));
     return ready;
   }
 
  private:
   std::unique_ptr<EngineConnection> live_;
   Recording& recording_;
-  std::stop_token stop_;
 };
 
 class RecordingIo final : public EngineIo {
@@ -145,27 +175,37 @@ class RecordingIo final : public EngineIo {
 
   Timestamp Now() override {
     Timestamp now = live_->Now();
-    // The time cannot fail; a failed write shows at the next request.
-    (void)recording_.Write(Valued("now", ToUnixNanos(now)), {});
+    recording_.Write(Valued("now", ToUnixNanos(now)));
     return now;
   }
 
   Result<std::unique_ptr<EngineConnection>> Connect(
       std::stop_token stop) override {
-    WMETA_ASSIGN_OR_RETURN(std::unique_ptr<EngineConnection> live,
-                           live_->Connect(stop));
     recording_.Follow(stop);
-    WMETA_RETURN_IF_ERROR(recording_.Write(Valued("connect", 0), stop));
-    return std::make_unique<RecordingConnection>(std::move(live), recording_,
-                                                 std::move(stop));
+    WMETA_RETURN_IF_ERROR(recording_.TakeFailure());
+    WMETA_ASSIGN_OR_RETURN(std::unique_ptr<EngineConnection> live,
+                           live_->Connect(std::move(stop)));
+    recording_.Write(Valued("connect", 0));
+    WMETA_RETURN_IF_ERROR(recording_.TakeFailure());
+    return std::make_unique<RecordingConnection>(std::move(live), recording_);
   }
 
   std::optional<std::string> ReadFile(const std::string& path) override {
     std::optional<std::string> text = live_->ReadFile(path);
     Exchange e = Answered("read", path, Status());
     e.body = text;
-    (void)recording_.Write(e, {});
+    recording_.Write(e);
     return text;
+  }
+
+  Result<std::vector<std::string>> Known(collectors::Sink& sink, Kind kind,
+                                         std::string_view source) override {
+    auto ids = live_->Known(sink, kind, source);
+    Exchange e = Answered("known", KnownKey(kind, source), ids);
+    if (ids) e.body = JoinLines(*ids);
+    recording_.Write(e);
+    WMETA_RETURN_IF_ERROR(recording_.TakeFailure());
+    return ids;
   }
 
   void Pause(std::stop_token stop,
@@ -207,7 +247,8 @@ class ReplayIo final : public EngineIo {
     }
     const Exchange* e = Lookup(op, key);
     if (e == nullptr) {
-      if (replay_.Done()) done_.request_stop();
+      // No session left (a connect finds no other): the replay is over.
+      if (replay_.Done() || op == "connect") done_.request_stop();
       return MakeError(ErrorCode::kUnavailable,
                        "the recording has no answer to " + std::string(op) +
                            (key.empty() ? "" : " " + std::string(key)));
@@ -216,9 +257,11 @@ class ReplayIo final : public EngineIo {
     return e;
   }
 
+  // A recording that never read the clock: its creation time.
   Timestamp Now() override {
     const Exchange* e = Lookup("now", "");
-    return e != nullptr ? FromUnixNanos(e->value) : Timestamp();
+    if (e != nullptr) return FromUnixNanos(e->value);
+    return ParseTime(replay_.header().created).value_or(Timestamp());
   }
 
   Result<std::unique_ptr<EngineConnection>> Connect(std::stop_token) override {
@@ -229,6 +272,23 @@ class ReplayIo final : public EngineIo {
   std::optional<std::string> ReadFile(const std::string& path) override {
     const Exchange* e = Lookup("read", path);
     return e != nullptr ? e->body : std::nullopt;
+  }
+
+  // Not recorded (an older recording): what the target holds.
+  Result<std::vector<std::string>> Known(collectors::Sink& sink, Kind kind,
+                                         std::string_view source) override {
+    const Exchange* e = Lookup("known", KnownKey(kind, source));
+    if (e == nullptr) return sink.Known(kind, source);
+    if (e->error) return std::unexpected(*e->error);
+    std::vector<std::string> ids;
+    std::string_view lines = e->body ? std::string_view(*e->body) : "";
+    while (!lines.empty()) {
+      size_t end = lines.find('\n');
+      ids.emplace_back(lines.substr(0, end));
+      lines.remove_prefix(end == std::string_view::npos ? lines.size()
+                                                        : end + 1);
+    }
+    return ids;
   }
 
   void Pause(std::stop_token, std::chrono::steady_clock::time_point) override {}

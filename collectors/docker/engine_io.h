@@ -15,9 +15,13 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "wmeta/collectors/collector.h"
 #include "wmeta/collectors/recording.h"
 #include "wmeta/schema/error.h"
+#include "wmeta/schema/kind.h"
 #include "wmeta/schema/time.h"
 
 namespace wmeta::docker {
@@ -48,6 +52,11 @@ class EngineIo : public Clock {
       std::stop_token stop) = 0;
   // A file's text; nullopt when it cannot be read.
   virtual std::optional<std::string> ReadFile(const std::string& path) = 0;
+  // What `sink` holds from `source` (Sink::Known): recorded, so that a
+  // replay reconciles with what the live store held.
+  virtual Result<std::vector<std::string>> Known(collectors::Sink& sink,
+                                                 Kind kind,
+                                                 std::string_view source) = 0;
   // Waits until `deadline` or the stop; a replay does not wait.
   virtual void Pause(std::stop_token stop,
                      std::chrono::steady_clock::time_point deadline) = 0;
@@ -58,14 +67,15 @@ std::unique_ptr<EngineIo> LiveEngineIo(std::string socket,
                                        std::chrono::milliseconds timeout);
 
 // `io`, with every exchange also written to `recorder`. A failed write ends
-// the recording (the file stays readable up to it) and fails the call that
-// made it, once, so that the collector reports it.
+// the recording (the file stays readable up to it) and fails, once, the
+// call that made it or the next one that can fail, so that the collector
+// reports it.
 std::unique_ptr<EngineIo> RecordingEngineIo(
     std::unique_ptr<EngineIo> io,
     std::unique_ptr<collectors::InputRecorder> recorder);
 
-// Answers from `replay`. Once it has nothing more to answer, requests a stop
-// on `done`.
+// Answers from `replay`. Requests a stop on `done` where the recorded
+// collector was stopped, and once it has nothing more to answer.
 std::unique_ptr<EngineIo> ReplayEngineIo(collectors::InputReplay& replay,
                                          std::stop_source done);
 

@@ -56,8 +56,7 @@ void SleepUntil(std::stop_token stop,
 
 // An unset of the entity (kind, id) from `source`, observed at `observed`.
 Result<Event> UnsetEvent(std::string_view source, Kind kind,
-                         std::string_view id,
-                         Timestamp observed = SystemClock().Now());
+                         std::string_view id, Timestamp observed);
 
 class Collector {
  public:

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "wmeta/collectors/collector.h"
@@ -76,8 +77,6 @@ class InputRecorder {
   // disk); the file then ends at the last whole line.
   Status Write(const Exchange& exchange);
 
-  const std::string& path() const { return path_; }
-
  private:
   InputRecorder(std::string path, std::FILE* file)
       : path_(std::move(path)), file_(file) {}
@@ -92,7 +91,8 @@ class InputReplay {
  public:
   // Reads and checks the whole recording. kNotFound for a missing file,
   // kUnsupportedFormat for a file that is not a recording of this version,
-  // kCorruption naming the line for a malformed or truncated one.
+  // kCorruption naming the line for a malformed one (a torn last line is
+  // not: see torn_line()).
   static Result<std::unique_ptr<InputReplay>> Open(const std::string& path);
 
   const RecordingHeader& header() const { return header_; }
@@ -105,6 +105,10 @@ class InputReplay {
 
   // Whether every stream exchange has been answered.
   bool Done() const;
+
+  // The number of the last line when it was torn (a recorder killed while
+  // writing it): the exchanges before it replay. 0 when the file is whole.
+  size_t torn_line() const { return torn_line_; }
 
   // Whether the recorded collector was stopped at the cursor: it made no
   // call after this point (a "stop" exchange).
@@ -124,6 +128,7 @@ class InputReplay {
   RecordingHeader header_;
   std::vector<Exchange> exchanges_;
   size_t cursor_ = 0;
+  size_t torn_line_ = 0;
   uint64_t divergences_ = 0;
   std::string first_divergence_;
 };
