@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 namespace wmeta::collectors {
@@ -171,8 +172,10 @@ Result<std::unique_ptr<InputReplay>> InputReplay::Open(
     const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return MakeError(ErrorCode::kNotFound,
-                     path + ": cannot open: " + std::strerror(errno));
+    std::error_code ec;
+    bool exists = std::filesystem::exists(path, ec);
+    return MakeError(exists ? ErrorCode::kIoError : ErrorCode::kNotFound,
+                     path + (exists ? ": cannot be read" : ": no such file"));
   }
   std::unique_ptr<InputReplay> replay(new InputReplay());
   std::string text;
@@ -238,7 +241,7 @@ Result<std::unique_ptr<InputReplay>> InputReplay::Open(
       return fail(ErrorCode::kCorruption, exchange.error().message);
     replay->exchanges_.push_back(std::move(*exchange));
   }
-  if (in.bad()) return fail(ErrorCode::kIoError, std::strerror(errno));
+  if (in.bad()) return fail(ErrorCode::kIoError, "read failed");
   if (replay->torn_line_ == 1) {
     return fail(ErrorCode::kCorruption, "the header line is torn");
   }
