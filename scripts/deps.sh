@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config
-  librocksdb-dev libflatbuffers-dev flatbuffers-compiler
+  librocksdb-dev libflatbuffers-dev flatbuffers-compiler libzstd-dev
   libboost1.81-dev libboost-json1.81-dev
   libfmt-dev libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev

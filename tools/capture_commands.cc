@@ -37,11 +37,12 @@ void PrintCapture(const std::string& path, const replay::CaptureHeader& h,
         "{{\"file\":{},\"schema_hash\":{},\"store_id\":{},\"from\":{},"
         "\"to\":{},\"kinds\":{},\"sources\":{},\"created\":{},\"records\":{},"
         "\"first_offset\":{},\"last_offset\":{},\"first_time\":{},"
-        "\"last_time\":{}}}\n",
+        "\"last_time\":{},\"compression\":{}}}\n",
         Quote(path), Quote(h.schema_hash), Quote(h.store_id), h.from, h.to,
         StringsJson(h.kinds), StringsJson(h.sources),
         Quote(FormatTime(h.created)), s.records, s.first_offset, s.last_offset,
-        Quote(FormatTime(s.first_time)), Quote(FormatTime(s.last_time)));
+        Quote(FormatTime(s.first_time)), Quote(FormatTime(s.last_time)),
+        Quote(h.compression));
     return;
   }
   fmt::print("{}: {} records", path, s.records);
@@ -49,11 +50,13 @@ void PrintCapture(const std::string& path, const replay::CaptureHeader& h,
     fmt::print(", offsets {}..{}, {} .. {}", s.first_offset, s.last_offset,
                FormatTime(s.first_time), FormatTime(s.last_time));
   }
-  fmt::print("\n  from store {} (asked {}..{}{}{}), schema {}, written {}\n",
-             h.store_id, h.from, h.to,
-             h.kinds.empty() ? "" : ", kinds " + StringsJson(h.kinds),
-             h.sources.empty() ? "" : ", sources " + StringsJson(h.sources),
-             h.schema_hash, FormatTime(h.created));
+  fmt::print(
+      "\n  from store {} (asked {}..{}{}{}), schema {}, compression {}, "
+      "written {}\n",
+      h.store_id, h.from, h.to,
+      h.kinds.empty() ? "" : ", kinds " + StringsJson(h.kinds),
+      h.sources.empty() ? "" : ", sources " + StringsJson(h.sources),
+      h.schema_hash, h.compression, FormatTime(h.created));
 }
 
 int Verify(const std::string& path, bool json) {
@@ -425,6 +428,7 @@ int RunCapture(const GlobalOptions& global, const CaptureOptions& options) {
   header.store_id = log.store_id;
   header.kinds = options.kinds;
   header.sources = options.sources;
+  header.compression = options.compression;
   header.from = from.offset.value_or(log.first_offset);
   // Records up to the last one as of now: a capture ends.
   header.to = std::min(to.offset.value_or(log.last_offset), log.last_offset);

@@ -185,6 +185,11 @@ int Run(int argc, char** argv) {
                                               "The file to write");
   capture_cmd->add_option("--verify", capture.verify, "Check this capture file")
       ->excludes(capture_out);
+  capture_cmd
+      ->add_option("--compression", capture.compression,
+                   "How blocks are compressed: zstd or none")
+      ->check(CLI::IsMember({"zstd", "none"}))
+      ->capture_default_str();
   capture_cmd->add_flag("--json", capture.json, "Print the summary as JSON");
 
   wmeta::tools::ReplayOptions replay;

@@ -4,6 +4,7 @@
 #include "wmeta/replay/capture.h"
 
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -55,8 +56,10 @@ class CaptureTest : public ::testing::Test {
     return out;
   }
 
-  CaptureSummary Write(const std::vector<Event>& records) {
+  CaptureSummary Write(const std::vector<Event>& records,
+                       std::string compression = "none") {
     CaptureHeader header;
+    header.compression = std::move(compression);
     header.store_id = "store-1";
     header.from = 10;
     header.to = 1'000'000;
@@ -75,14 +78,91 @@ class CaptureTest : public ::testing::Test {
     return 16 + U32At(bytes, 12) + 4;
   }
 
+  void ReadsBack(const std::string& compression);
+
   testing::TempDir dir_;
   std::string path_ = dir_.Sub("c.wcap");
 };
 
 TEST_F(CaptureTest, ReadsBackByteForByteWithItsHeaderAndSummary) {
+  for (std::string compression : {"none", "zstd"}) {
+    SCOPED_TRACE(compression);
+    ReadsBack(compression);
+  }
+}
+
+TEST_F(CaptureTest, CompressedBlocksAreSmallerAndChecked) {
+  std::vector<Event> records = Records(10'000);
+  Write(records, "none");
+  size_t plain = ReadAll(path_).size();
+  Write(records, "zstd");
+  const std::string whole = ReadAll(path_);
+  // Records of one shape compress well (realistic ones, varied ids).
+  EXPECT_LT(whole.size() * 4, plain) << whole.size() << " vs " << plain;
+  auto reader = CaptureReader::Open(path_);
+  ASSERT_TRUE(reader);
+  EXPECT_EQ((*reader)->header().compression, "zstd");
+
+  size_t frame = FirstFrame(whole);
+  ASSERT_EQ(whole[frame], 'Z');
+  uint32_t length = U32At(whole, frame + 1);
+  auto verify = [&](const std::string& bytes) {
+    WriteAll(path_, bytes);
+    auto verified = VerifyCapture(path_);
+    EXPECT_FALSE(verified);
+    return verified ? std::string("verified") : verified.error().message;
+  };
+  // Compressed bytes damaged under a checksum made to match: the block does
+  // not decompress, found at its frame.
+  std::string bytes = whole;
+  bytes[frame + 9 + 4 + length / 2] ^= 0x55;
+  PutU32At(bytes, frame + 5,
+           Crc32c(std::string_view(bytes).substr(frame + 9, length)));
+  EXPECT_NE(verify(bytes).find("at byte " + std::to_string(frame) +
+                               ": a compressed block that does not "
+                               "decompress"),
+            std::string::npos)
+      << verify(bytes);
+  // A stated length that is not the block's.
+  bytes = whole;
+  PutU32At(bytes, frame + 9, U32At(whole, frame + 9) - 1);
+  PutU32At(bytes, frame + 5,
+           Crc32c(std::string_view(bytes).substr(frame + 9, length)));
+  EXPECT_NE(verify(bytes).find("does not decompress to its"),
+            std::string::npos);
+  // A record that does not verify inside a block that decompresses: placed
+  // at the frame, and within the block.
+  std::string block(U32At(whole, frame + 9), '\0');
+  ASSERT_EQ(ZSTD_decompress(block.data(), block.size(),
+                            whole.data() + frame + 9 + 4, length - 4),
+            block.size());
+  PutU32At(block, 4, 0xFFFFFF00);
+  std::string packed(ZSTD_compressBound(block.size()), '\0');
+  packed.resize(ZSTD_compress(packed.data(), packed.size(), block.data(),
+                              block.size(), 3));
+  std::string payload;
+  payload.resize(4);
+  PutU32At(payload, 0, static_cast<uint32_t>(block.size()));
+  payload += packed;
+  std::string frame_bytes = "Z" + std::string(8, '\0') + payload;
+  PutU32At(frame_bytes, 1, static_cast<uint32_t>(payload.size()));
+  PutU32At(frame_bytes, 5, Crc32c(payload));
+  bytes = whole.substr(0, frame) + frame_bytes +
+          whole.substr(frame + 9 + length);
+  EXPECT_NE(verify(bytes).find("at byte " + std::to_string(frame) +
+                               ": in the compressed block, at its byte 0: a "
+                               "record that does not verify"),
+            std::string::npos)
+      << verify(bytes);
+  // Truncated inside a compressed frame.
+  EXPECT_NE(verify(whole.substr(0, frame + 100)).find("(truncated)"),
+            std::string::npos);
+}
+
+void CaptureTest::ReadsBack(const std::string& compression) {
   // About 4 MiB of records: several blocks.
   std::vector<Event> records = Records(10'000);
-  CaptureSummary written = Write(records);
+  CaptureSummary written = Write(records, compression);
   EXPECT_EQ(written.records, 10'000u);
   EXPECT_EQ(written.first_offset, 10u);
   EXPECT_EQ(written.last_offset, 10'009u);
@@ -114,6 +194,7 @@ TEST_F(CaptureTest, ReadsBackByteForByteWithItsHeaderAndSummary) {
   EXPECT_EQ(s.first_time, records.front().view().ingest_time());
   EXPECT_EQ(s.last_time, records.back().view().ingest_time());
   EXPECT_TRUE(VerifyCapture(path_));
+  EXPECT_EQ(h.compression, compression);
   // More than one block, each with its own frame.
   std::string bytes = ReadAll(path_);
   EXPECT_LT(U32At(bytes, FirstFrame(bytes) + 1), bytes.size() / 2);

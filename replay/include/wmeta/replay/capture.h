@@ -44,6 +44,8 @@ struct CaptureHeader {
   std::vector<std::string> sources;
   // When the capture was written; set by the writer.
   Timestamp created{};
+  // How blocks are compressed: "zstd" or "none".
+  std::string compression = "zstd";
 };
 
 // What a capture holds.

@@ -126,6 +126,8 @@ struct CaptureOptions {
   std::vector<std::string> kinds;
   std::vector<std::string> sources;
   std::string output;
+  // "zstd" (default) or "none".
+  std::string compression = "zstd";
   // Check this capture file instead of writing one.
   std::string verify;
   bool json = false;
