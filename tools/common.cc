@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <charconv>
@@ -284,7 +285,9 @@ std::string HumanBytes(uint64_t bytes) {
 }
 
 Progress::Progress(std::string label)
-    : label_(std::move(label)), enabled_(isatty(2) != 0) {}
+    : label_(std::move(label)),
+      enabled_(isatty(2) != 0),
+      start_(std::chrono::steady_clock::now()) {}
 
 Progress::~Progress() {
   if (shown_) fmt::print(stderr, "\r\033[K");
@@ -296,10 +299,44 @@ void Progress::Update(uint64_t done, uint64_t total) {
   if (shown_ && now - last_ < std::chrono::milliseconds(200)) return;
   last_ = now;
   shown_ = true;
-  double pct = total == 0 ? 100.0
-                          : 100.0 * static_cast<double>(done) /
-                                static_cast<double>(total);
-  fmt::print(stderr, "\r{}: {}/{} records ({:.0f}%)", label_, done, total, pct);
+  fmt::print(stderr, "\r\033[K{}",
+             ProgressLine(label_, done, total, now - start_));
+}
+
+namespace {
+
+// 950, 12.3k, 4.5M: a rate at a glance.
+std::string HumanCount(double n) {
+  if (n < 1e3) return fmt::format("{:.0f}", n);
+  if (n < 1e6) return fmt::format("{:.1f}k", n / 1e3);
+  return fmt::format("{:.1f}M", n / 1e6);
+}
+
+}  // namespace
+
+std::string ProgressLine(std::string_view label, uint64_t done, uint64_t total,
+                         std::chrono::duration<double> elapsed) {
+  constexpr int kWidth = 20;
+  double fraction = total == 0 ? 1.0
+                               : std::min(1.0, static_cast<double>(done) /
+                                                   static_cast<double>(total));
+  int filled = static_cast<int>(fraction * kWidth);
+  std::string line = fmt::format(
+      "{} [{}{}] {:.0f}% {}/{} records", label, std::string(filled, '#'),
+      std::string(kWidth - filled, '-'), 100 * fraction, done, total);
+  double seconds = elapsed.count();
+  // A rate needs some time and some records behind it to mean anything.
+  if (seconds < 0.1 || done == 0) return line;
+  double rate = static_cast<double>(done) / seconds;
+  line += ", " + HumanCount(rate) + "/s";
+  if (done < total) {
+    auto eta = static_cast<uint64_t>(static_cast<double>(total - done) / rate);
+    line += eta >= 3600
+                ? fmt::format(", ETA {}h{:02}m", eta / 3600, eta % 3600 / 60)
+            : eta >= 60 ? fmt::format(", ETA {}m{:02}s", eta / 60, eta % 60)
+                        : fmt::format(", ETA {}s", eta);
+  }
+  return line;
 }
 
 }  // namespace wmeta::tools

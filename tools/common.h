@@ -83,7 +83,13 @@ class Progress {
   std::string label_;
   bool enabled_;
   bool shown_ = false;
+  std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_;
 };
+
+// "replay [########------------] 40% 400000/1000000 records, 210k/s, ETA 3s":
+// the line Progress shows, `elapsed` after it started.
+std::string ProgressLine(std::string_view label, uint64_t done, uint64_t total,
+                         std::chrono::duration<double> elapsed);
 
 }  // namespace wmeta::tools
