@@ -161,6 +161,12 @@ struct Fed {
   bool recording = false;
 };
 
+// Notes where a push of the replay landed.
+void Landed(Fed& fed, const store::ApplyResult& applied) {
+  if (fed.first_offset == 0) fed.first_offset = applied.first_offset;
+  if (applied.last_offset != 0) fed.last_offset = applied.last_offset;
+}
+
 // A collector input recording is JSON lines; a capture starts with its
 // binary magic.
 bool IsInputRecording(const std::string& path) {
@@ -176,8 +182,7 @@ class BackendSink final : public collectors::Sink {
   Status Emit(std::span<const Event> events) override {
     WMETA_ASSIGN_OR_RETURN(store::ApplyResult applied, backend_.Push(events));
     fed_.count += events.size();
-    if (fed_.first_offset == 0) fed_.first_offset = applied.first_offset;
-    if (applied.last_offset != 0) fed_.last_offset = applied.last_offset;
+    Landed(fed_, applied);
     return {};
   }
 
@@ -265,10 +270,7 @@ Result<Fed> FeedCapture(const ReplayOptions& options, Backend& backend,
                                WMETA_ASSIGN_OR_RETURN(
                                    store::ApplyResult applied,
                                    backend.Push(batch));
-                               if (fed.first_offset == 0)
-                                 fed.first_offset = applied.first_offset;
-                               if (applied.last_offset != 0)
-                                 fed.last_offset = applied.last_offset;
+                               Landed(fed, applied);
                                return {};
                              },
                              Interrupted,
