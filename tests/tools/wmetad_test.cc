@@ -713,6 +713,34 @@ TEST_F(WmetadTest, ACaptureReplaysIntoTheDaemonWhileAWatcherFollows) {
   EXPECT_EQ(ids.back(), "c49");
 }
 
+TEST_F(WmetadTest, ARecordedCollectorReplaysIntoTheDaemonWhileAWatcherFollows) {
+  // The Docker collector, run from a real recording, into a running wmetad:
+  // the watcher sees the lifecycle as the live store had it, 14 records.
+  Daemon daemon(dir_);
+  ASSERT_TRUE(daemon.Start());
+  testing::Child watch(
+      daemon.CliArgs({"watch", "--from", "latest", "--raw", "--json"}));
+  ASSERT_TRUE(watch.ReadLine(In(std::chrono::seconds(30))));
+  RunResult replay = daemon.Cli({"replay", std::string(WMETA_DOCKER_TESTDATA) +
+                                               "/docker-lifecycle.wrec"});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  EXPECT_NE(replay.out.find("replayed 18 events"), std::string::npos)
+      << replay.out;
+  std::vector<std::string> seen;
+  while (seen.size() < 14) {
+    auto line = watch.ReadLine(In(std::chrono::seconds(30)));
+    ASSERT_TRUE(line) << "after " << seen.size() << " events";
+    auto message = bj::parse(*line);
+    if (!message.as_object().contains("event")) continue;
+    const auto& event = message.at("event");
+    seen.push_back(std::string(event.at("type").as_string()) + " " +
+                   std::string(event.at("entity").at("kind").as_string()));
+  }
+  EXPECT_EQ(seen.front(), "set container_image_metadata");
+  EXPECT_EQ(seen.back(), "unset container_image_metadata");
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), "unset container"), 2);
+}
+
 TEST_F(WmetadTest, WritesToItsDataDirGoThroughIt) {
   Daemon daemon(dir_, {}, /*default_socket=*/true);
   ASSERT_TRUE(daemon.Start());
