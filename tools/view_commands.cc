@@ -188,10 +188,15 @@ int RunDiff(const GlobalOptions& global, const DiffOptions& options) {
     }
   };
   if (!options.json) {
-    fmt::print(
-        "from offset {} to offset {}: {} added, {} removed, {} changed\n",
-        diff->from_offset, diff->to_offset, diff->added.size(),
-        diff->removed.size(), diff->changed.size());
+    // A time asked for is shown with the offset it stands for: the view
+    // after the last record ingested by then.
+    auto point = [](const PointSpec& p, uint64_t offset) {
+      return p.time ? fmt::format("{} (offset {})", FormatTime(*p.time), offset)
+                    : fmt::format("offset {}", offset);
+    };
+    fmt::print("from {} to {}: {} added, {} removed, {} changed\n",
+               point(*from, diff->from_offset), point(*to, diff->to_offset),
+               diff->added.size(), diff->removed.size(), diff->changed.size());
   }
   print("added", '+', diff->added);
   print("removed", '-', diff->removed);

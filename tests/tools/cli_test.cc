@@ -544,6 +544,15 @@ TEST_F(CliTest, TheViewInThePastHistoryAndDiff) {
   RunResult human = Wmeta({"diff", "--from", "1", "--to", "5"});
   EXPECT_NE(human.out.find("1 added, 0 removed, 1 changed"), std::string::npos)
       << human.out;
+  // Times: the views after the last record ingested by each (none by 2000,
+  // every one by 2200), shown with the offsets they stand for.
+  RunResult by_time = Wmeta({"diff", "--from", "2000-01-01T00:00:00Z", "--to",
+                             "2200-01-01T00:00:00Z"});
+  ASSERT_EQ(by_time.exit_code, 0) << by_time.err;
+  EXPECT_EQ(Lines(by_time.out).at(0),
+            "from 2000-01-01T00:00:00Z (offset 0) to 2200-01-01T00:00:00Z "
+            "(offset 5): 2 added, 0 removed, 0 changed")
+      << by_time.out;
   EXPECT_EQ(Wmeta({"diff", "--from", "1"}).exit_code, 2);
 }
 
