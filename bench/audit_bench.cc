@@ -11,8 +11,8 @@
 // views with only the two newest checkpoints (/1), as before history
 // checkpoints were kept.
 //
-// The log: a day of a busy node, 1M records over 24 h (FakeClock), about
-// 2,000 live containers and processes at a time, created, changed (state,
+// The log: a day of a busy node, 1M records over 24 h (FakeClock), 1,000 to
+// 4,000 live containers and processes at a time, created, changed (state,
 // pid, labels) and removed, from two sources; default store options
 // (a checkpoint every 100k records).
 

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-
 #include <zstd.h>
 
 #include <boost/json.hpp>
@@ -67,9 +66,9 @@ json::array Strings(const std::vector<std::string>& values) {
   return out;
 }
 
-std::string HeaderJson(const CaptureHeader& h) {
+std::string HeaderJson(const CaptureHeader& h, uint32_t version) {
   json::object o;
-  o["format"] = kCaptureFormatVersion;
+  o["format"] = version;
   o["schema_hash"] = h.schema_hash;
   o["store_id"] = h.store_id;
   o["from"] = h.from;
@@ -185,9 +184,11 @@ class WriterImpl final : public CaptureWriter {
   }
 
   Status Start(const CaptureHeader& header) {
-    std::string json = HeaderJson(header);
+    // Version 1 readers know no compressed blocks: a file with them says 2.
+    const uint32_t version = compress_ ? kCaptureFormatVersion : 1;
+    std::string json = HeaderJson(header, version);
     std::string out(kMagic);
-    PutU32(out, kCaptureFormatVersion);
+    PutU32(out, version);
     PutU32(out, static_cast<uint32_t>(json.size()));
     out += json;
     PutU32(out, Crc32c(json));
@@ -248,6 +249,9 @@ class WriterImpl final : public CaptureWriter {
       return MakeError(ErrorCode::kInternal,
                        std::string("zstd: ") + ZSTD_getErrorName(n));
     }
+    // Data that does not compress (it grows a little) goes as it is: a
+    // block at its largest must stay within a frame.
+    if (4 + n >= block_.size()) return Flush(kBlockFrame);
     frame.resize(4 + n);
     block_ = std::move(frame);
     return Flush(kCompressedFrame);
@@ -295,10 +299,10 @@ class ReaderImpl final : public CaptureReader {
     }
     if (got < 16) return Damaged(path_, got, "the file ends inside the header");
     uint32_t version = GetU32(fixed.data() + 8);
-    if (version != kCaptureFormatVersion) {
+    if (version < 1 || version > kCaptureFormatVersion) {
       return MakeError(ErrorCode::kUnsupportedFormat,
                        path_ + ": capture format " + std::to_string(version) +
-                           "; this build reads format " +
+                           "; this build reads formats 1 to " +
                            std::to_string(kCaptureFormatVersion));
     }
     uint32_t length = GetU32(fixed.data() + 12);
@@ -429,12 +433,12 @@ class ReaderImpl final : public CaptureReader {
     size_t n = ZSTD_decompress(block.data(), block.size(), payload.data() + 4,
                                payload.size() - 4);
     if (ZSTD_isError(n) || n != length) {
-      return Damaged(path_, at,
-                     "a compressed block that does not decompress to its " +
-                         std::to_string(length) + " bytes" +
-                         (ZSTD_isError(n)
-                              ? std::string(" (") + ZSTD_getErrorName(n) + ")"
-                              : ""));
+      return Damaged(
+          path_, at,
+          "a compressed block that does not decompress to its " +
+              std::to_string(length) + " bytes" +
+              (ZSTD_isError(n) ? std::string(" (") + ZSTD_getErrorName(n) + ")"
+                               : ""));
     }
     block_ = std::move(block);
     block_pos_ = 0;
@@ -477,13 +481,13 @@ class ReaderImpl final : public CaptureReader {
     // the decompressed block.
     uint64_t at = compressed_at_.value_or(block_at_ + block_pos_);
     auto fail = [&](const std::string& what) {
-      failed_ = Damaged(path_, at,
-                        compressed_at_
-                            ? "in the compressed block, at its byte " +
-                                  std::to_string(block_pos_) + ": " + what
-                            : what)
-                    .error()
-                    .message;
+      failed_ =
+          Damaged(path_, at,
+                  compressed_at_ ? "in the compressed block, at its byte " +
+                                       std::to_string(block_pos_) + ": " + what
+                                 : what)
+              .error()
+              .message;
       return MakeError(ErrorCode::kCorruption, failed_);
     };
     if (block_.size() - block_pos_ < 4)
@@ -524,16 +528,14 @@ class ReaderImpl final : public CaptureReader {
 
 Result<std::unique_ptr<CaptureWriter>> CaptureWriter::Create(
     const std::string& path, CaptureHeader header) {
+  if (header.compression != "none" && header.compression != "zstd") {
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        "compression '" + header.compression + "' (known: none, zstd)");
+  }
   int fd = ::open((path + ".tmp").c_str(),
                   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return IoError("cannot create", path + ".tmp");
-  if (header.compression != "none" && header.compression != "zstd") {
-    ::close(fd);
-    std::filesystem::remove(path + ".tmp");
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "compression '" + header.compression +
-                         "' (known: none, zstd)");
-  }
   header.schema_hash = SchemaHash();
   header.created = SystemClock().Now();
   auto writer =

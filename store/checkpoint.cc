@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -303,15 +304,23 @@ void PruneCheckpoints(const std::string& dir, size_t keep, uint64_t protect,
                       uint64_t history_every) {
   auto files = ListCheckpoints(dir);
   if (files.size() <= keep) return;
-  // Of the older ones, the first of each span of offsets stays: the same
-  // ones whenever this runs, as later checkpoints only come after them.
-  const uint64_t span =
-      history_every == 0 ? 0 : std::max(history_every, 4 * files[0].entities);
+  // Spans double from `history_every`: a span that grows with the view then
+  // merges whole spans, so a checkpoint first in its span stays first in the
+  // larger one, or goes as a fresh prune would have it go.
+  uint64_t span = history_every;
+  const uint64_t wanted =
+      files[0].entities > UINT64_MAX / 4 ? UINT64_MAX : 4 * files[0].entities;
+  while (span != 0 && span < wanted && span <= UINT64_MAX / 2) span *= 2;
   for (size_t i = keep; i < files.size(); ++i) {
-    if (files[i].offset == protect) continue;
-    bool first_of_span = span != 0 && (i + 1 == files.size() ||
-                                       files[i + 1].offset / span !=
-                                           files[i].offset / span);
+    const uint64_t offset = files[i].offset;
+    if (offset == protect) continue;
+    // Of those retention left usable, the first of each span stays: the same
+    // ones whenever this runs, as later checkpoints only come after them.
+    // Those below `protect` stand for removed records: never usable.
+    bool first_of_span =
+        span != 0 && offset > protect &&
+        (i + 1 == files.size() || files[i + 1].offset < protect ||
+         files[i + 1].offset / span != offset / span);
     if (first_of_span) continue;
     std::error_code ec;
     fs::remove(files[i].path,

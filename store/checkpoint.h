@@ -77,11 +77,11 @@ void RemoveUnusable(const std::string& dir, uint64_t last);
 
 // Deletes all but the newest `keep` checkpoints, the one at `protect` (the
 // one retention left standing for the records it removed) and, of the older
-// ones, the first in each span of max(`history_every`, 4 x the newest's
-// entity count) offsets (none when `history_every` is 0): rebuilding a past
-// view then folds at most about two spans of records, and the checkpoints
-// kept for history take at most about a quarter of the log's bytes (a
-// record is about the size of an entity).
+// ones above it, the first in each span of offsets: `history_every` doubled
+// until it is at least 4 x the newest's entity count (none kept when
+// `history_every` is 0). Rebuilding a past view then folds at most about two
+// spans of records, and the checkpoints kept for history take at most about
+// a quarter of the log's bytes (a record is about the size of an entity).
 void PruneCheckpoints(const std::string& dir, size_t keep, uint64_t protect,
                       uint64_t history_every);
 

@@ -321,9 +321,11 @@ std::string ProgressLine(std::string_view label, uint64_t done, uint64_t total,
                                : std::min(1.0, static_cast<double>(done) /
                                                    static_cast<double>(total));
   int filled = static_cast<int>(fraction * kWidth);
-  std::string line = fmt::format(
-      "{} [{}{}] {:.0f}% {}/{} records", label, std::string(filled, '#'),
-      std::string(kWidth - filled, '-'), 100 * fraction, done, total);
+  // Rounded down, like the bar: 100% only when done.
+  std::string line =
+      fmt::format("{} [{}{}] {}% {}/{} records", label,
+                  std::string(filled, '#'), std::string(kWidth - filled, '-'),
+                  static_cast<int>(100 * fraction), done, total);
   double seconds = elapsed.count();
   // A rate needs some time and some records behind it to mean anything.
   if (seconds < 0.1 || done == 0) return line;

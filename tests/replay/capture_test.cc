@@ -115,7 +115,7 @@ TEST_F(CaptureTest, CompressedBlocksAreSmallerAndChecked) {
   // Compressed bytes damaged under a checksum made to match: the block does
   // not decompress, found at its frame.
   std::string bytes = whole;
-  bytes[frame + 9 + 4 + length / 2] ^= 0x55;
+  bytes[frame + 9 + 4] ^= 0x55;  // the zstd frame's magic
   PutU32At(bytes, frame + 5,
            Crc32c(std::string_view(bytes).substr(frame + 9, length)));
   EXPECT_NE(verify(bytes).find("at byte " + std::to_string(frame) +
@@ -147,8 +147,8 @@ TEST_F(CaptureTest, CompressedBlocksAreSmallerAndChecked) {
   std::string frame_bytes = "Z" + std::string(8, '\0') + payload;
   PutU32At(frame_bytes, 1, static_cast<uint32_t>(payload.size()));
   PutU32At(frame_bytes, 5, Crc32c(payload));
-  bytes = whole.substr(0, frame) + frame_bytes +
-          whole.substr(frame + 9 + length);
+  bytes =
+      whole.substr(0, frame) + frame_bytes + whole.substr(frame + 9 + length);
   EXPECT_NE(verify(bytes).find("at byte " + std::to_string(frame) +
                                ": in the compressed block, at its byte 0: a "
                                "record that does not verify"),
@@ -157,6 +157,46 @@ TEST_F(CaptureTest, CompressedBlocksAreSmallerAndChecked) {
   // Truncated inside a compressed frame.
   EXPECT_NE(verify(whole.substr(0, frame + 100)).find("(truncated)"),
             std::string::npos);
+}
+
+TEST_F(CaptureTest, VersionsAndCompressionChoices) {
+  // Uncompressed captures are version 1, readable by builds that predate
+  // compression; compressed ones version 2.
+  Write(Records(10), "none");
+  EXPECT_EQ(U32At(ReadAll(path_), 8), 1u);
+  Write(Records(10), "zstd");
+  EXPECT_EQ(U32At(ReadAll(path_), 8), 2u);
+
+  // A version 1 header has no "compression": none.
+  Write(Records(10), "none");
+  std::string bytes = ReadAll(path_);
+  uint32_t length = U32At(bytes, 12);
+  std::string json = bytes.substr(16, length);
+  const std::string key = ",\"compression\":\"none\"";
+  ASSERT_NE(json.find(key), std::string::npos) << json;
+  json.erase(json.find(key), key.size());
+  std::string old = bytes.substr(0, 12);
+  old.resize(16);
+  PutU32At(old, 12, static_cast<uint32_t>(json.size()));
+  old += json + std::string(4, '\0');
+  PutU32At(old, 16 + json.size(), Crc32c(json));
+  old += bytes.substr(16 + length + 4);
+  WriteAll(path_, old);
+  auto reader = CaptureReader::Open(path_);
+  ASSERT_TRUE(reader) << reader.error().ToString();
+  EXPECT_EQ((*reader)->header().compression, "none");
+  auto summary = VerifyCapture(path_);
+  ASSERT_TRUE(summary) << summary.error().ToString();
+  EXPECT_EQ(summary->records, 10u);
+
+  // An unknown compression is refused before anything is written.
+  WriteAll(path_ + ".tmp", "another writer's");
+  CaptureHeader header;
+  header.compression = "lz5";
+  auto refused = CaptureWriter::Create(path_, header);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(ReadAll(path_ + ".tmp"), "another writer's");
 }
 
 void CaptureTest::ReadsBack(const std::string& compression) {
@@ -314,12 +354,12 @@ TEST_F(CaptureTest, DamageIsFoundAndPlaced) {
   WriteAll(path_, "{\"source\":\"runtime\"}\n");
   EXPECT_EQ(VerifyCapture(path_).error().code, ErrorCode::kUnsupportedFormat);
   std::string future = whole;
-  PutU32At(future, 8, 2);
+  PutU32At(future, 8, 3);
   WriteAll(path_, future);
   auto refused = VerifyCapture(path_);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::kUnsupportedFormat);
-  EXPECT_NE(refused.error().message.find("capture format 2"),
+  EXPECT_NE(refused.error().message.find("capture format 3"),
             std::string::npos);
   EXPECT_EQ(VerifyCapture(dir_.Sub("missing.wcap")).error().code,
             ErrorCode::kNotFound);

@@ -309,6 +309,28 @@ TEST_F(StoreTest, OlderCheckpointsAreThinnedToOneEveryHistorySpan) {
   ASSERT_TRUE(c);
   EXPECT_EQ(Json((*c)->merged).at("pid").as_int64(), 200);
 
+  // A view that grows widens the span, by doubling, and what stays is what
+  // a fresh prune keeps: the first checkpoint of each span.
+  store.reset();
+  std::filesystem::remove_all(dir_.path());
+  options.checkpoint_history_every = 8;
+  store = Open(options);
+  for (int i = 1; i <= 200; ++i) {
+    // A new container every 10 records: 20 at the end.
+    MustApply(*store, {ContainerFrom("runtime", "g" + std::to_string(i / 10),
+                                     R"("pid":)" + std::to_string(i))});
+    if (i % 4 == 0) {
+      ASSERT_TRUE(store->Checkpoint());
+    }
+  }
+  kept.clear();
+  for (const auto& checkpoint : store->Checkpoints()) {
+    kept.push_back(checkpoint.offset);
+  }
+  // 4 x 21 entities: the span doubles from 8 to 128; [0, 128) keeps 4,
+  // [128, 256) keeps 128.
+  EXPECT_EQ(kept, (std::vector<uint64_t>{200, 128, 4}));
+
   // Without a history span, only the newest stay.
   options.checkpoint_history_every = 0;
   store.reset();

@@ -27,7 +27,9 @@
 
 namespace wmeta::replay {
 
-inline constexpr uint32_t kCaptureFormatVersion = 1;
+// The newest format version written and read: 2 adds compressed blocks. A
+// capture without them is written as version 1, which older builds read.
+inline constexpr uint32_t kCaptureFormatVersion = 2;
 
 // What a capture was asked to hold.
 struct CaptureHeader {
