@@ -70,6 +70,8 @@ class StoreImpl final : public Store {
     fn(view_);
   }
   Result<std::unique_ptr<View>> StateAt(uint64_t offset) const override;
+  // StateAt, with files_mu_ held (shared).
+  Result<std::unique_ptr<View>> StateAtLocked(uint64_t offset) const;
   Result<std::unique_ptr<View>> StateAtTime(Timestamp time) const override;
   Result<std::vector<HistoryEntry>> History(const EntityId& id) const override;
   Result<DiffResult> Diff(uint64_t from, uint64_t to) const override;
@@ -417,6 +419,11 @@ Status StoreImpl::Refresh() {
 }
 
 Result<std::unique_ptr<View>> StoreImpl::StateAt(uint64_t offset) const {
+  std::shared_lock files_lock(files_mu_);
+  return StateAtLocked(offset);
+}
+
+Result<std::unique_ptr<View>> StoreImpl::StateAtLocked(uint64_t offset) const {
   uint64_t last = log_->last_offset();
   if (offset > last) {
     return MakeError(ErrorCode::kFutureOffset,
@@ -427,7 +434,6 @@ Result<std::unique_ptr<View>> StoreImpl::StateAt(uint64_t offset) const {
     std::shared_lock lock(view_mu_);
     if (view_.applied_offset() == offset) return std::make_unique<View>(view_);
   }
-  std::shared_lock files_lock(files_mu_);
   // The view just before the first record kept is the checkpoint retention
   // left there; below it, nothing is left to rebuild from.
   if (offset + 1 < log_->first_offset()) {
@@ -506,16 +512,17 @@ Result<std::vector<HistoryEntry>> StoreImpl::History(const EntityId& id) const {
 }
 
 Result<DiffResult> StoreImpl::Diff(uint64_t from, uint64_t to) const {
-  WMETA_ASSIGN_OR_RETURN(std::unique_ptr<View> a, StateAt(from));
+  // One lock for both views: retention cannot remove the records between.
+  std::shared_lock files_lock(files_mu_);
+  WMETA_ASSIGN_OR_RETURN(std::unique_ptr<View> a, StateAtLocked(from));
   std::unique_ptr<View> b;
   if (from <= to && to <= log_->last_offset()) {
     // Forward from the first view: only the records between are read, and
     // the entities they did not touch stay shared, equal by pointer below.
     b = std::make_unique<View>(*a);
-    std::shared_lock files_lock(files_mu_);
     WMETA_RETURN_IF_ERROR(Replay(*b, to));
   } else {
-    WMETA_ASSIGN_OR_RETURN(b, StateAt(to));
+    WMETA_ASSIGN_OR_RETURN(b, StateAtLocked(to));
   }
   DiffResult result;
   result.from_offset = from;
