@@ -671,6 +671,21 @@ TEST_F(WmetadTest, HttpServesHealthMetricsEntitiesHistoryAndEvents) {
   EXPECT_EQ(names, (std::vector<std::string>{"web", "web2", "db"}));
 }
 
+// The next `n` events a `watch --json` child prints (bookmarks skipped);
+// fewer when one does not come within 30 s.
+std::vector<bj::value> NextEvents(testing::Child& watch, size_t n) {
+  std::vector<bj::value> events;
+  while (events.size() < n) {
+    auto line = watch.ReadLine(In(std::chrono::seconds(30)));
+    if (!line) break;
+    bj::value message = bj::parse(*line);
+    if (const bj::value* event = message.as_object().if_contains("event")) {
+      events.push_back(*event);
+    }
+  }
+  return events;
+}
+
 TEST_F(WmetadTest, ACaptureReplaysIntoTheDaemonWhileAWatcherFollows) {
   // A capture of another store: 50 containers.
   std::string source = dir_.Sub("source");
@@ -698,13 +713,10 @@ TEST_F(WmetadTest, ACaptureReplaysIntoTheDaemonWhileAWatcherFollows) {
   ASSERT_EQ(replay.exit_code, 0) << replay.err;
   EXPECT_NE(replay.out.find("replayed 50 records"), std::string::npos)
       << replay.out;
+  std::vector<bj::value> watched = NextEvents(watch, 50);
+  ASSERT_EQ(watched.size(), 50u);
   std::vector<std::string> ids;
-  while (ids.size() < 50) {
-    auto line = watch.ReadLine(In(std::chrono::seconds(30)));
-    ASSERT_TRUE(line) << "after " << ids.size() << " events";
-    auto message = bj::parse(*line);
-    if (!message.as_object().contains("event")) continue;
-    const auto& event = message.at("event");
+  for (const bj::value& event : watched) {
     ids.emplace_back(event.at("entity").at("id").as_string());
     EXPECT_EQ(event.at("origin").at("offset").as_int64(),
               static_cast<int64_t>(ids.size()));
@@ -727,15 +739,11 @@ TEST_F(WmetadTest, ARecordedCollectorReplaysIntoTheDaemonWhileAWatcherFollows) {
   EXPECT_NE(replay.out.find("replayed 18 events"), std::string::npos)
       << replay.out;
   std::vector<std::string> seen;
-  while (seen.size() < 14) {
-    auto line = watch.ReadLine(In(std::chrono::seconds(30)));
-    ASSERT_TRUE(line) << "after " << seen.size() << " events";
-    auto message = bj::parse(*line);
-    if (!message.as_object().contains("event")) continue;
-    const auto& event = message.at("event");
+  for (const bj::value& event : NextEvents(watch, 14)) {
     seen.push_back(std::string(event.at("type").as_string()) + " " +
                    std::string(event.at("entity").at("kind").as_string()));
   }
+  ASSERT_EQ(seen.size(), 14u);
   EXPECT_EQ(seen.front(), "set container_image_metadata");
   EXPECT_EQ(seen.back(), "unset container_image_metadata");
   EXPECT_EQ(std::count(seen.begin(), seen.end(), "unset container"), 2);
