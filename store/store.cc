@@ -73,6 +73,7 @@ class StoreImpl final : public Store {
   // StateAt, with files_mu_ held (shared).
   Result<std::unique_ptr<View>> StateAtLocked(uint64_t offset) const;
   Result<std::unique_ptr<View>> StateAtTime(Timestamp time) const override;
+  Result<uint64_t> OffsetAtTime(Timestamp time) const override;
   Result<std::vector<HistoryEntry>> History(const EntityId& id) const override;
   Result<DiffResult> Diff(uint64_t from, uint64_t to) const override;
   Result<std::unique_ptr<Subscription>> Subscribe(
@@ -110,9 +111,10 @@ class StoreImpl final : public Store {
   Result<std::unique_ptr<View>> BaseFor(uint64_t offset) const;
   // Folds records (view.applied_offset(), offset] into `view`.
   Status Replay(View& view, uint64_t offset) const;
-  // kOutOfRange unless the log still holds every record ingested at or after
-  // `since`, given that the first one it holds at or after then is `at`.
-  Status CheckKeptSince(Timestamp since, uint64_t at) const;
+  // kOutOfRange, naming `asked`, unless the log still holds every record
+  // ingested at or after `since`, given that the first one it holds at or
+  // after then is `at`.
+  Status CheckKeptSince(Timestamp since, uint64_t at, Timestamp asked) const;
   void CheckpointLoop();
 
   const std::string dir_;
@@ -448,13 +450,19 @@ Result<std::unique_ptr<View>> StoreImpl::StateAtLocked(uint64_t offset) const {
 }
 
 Result<std::unique_ptr<View>> StoreImpl::StateAtTime(Timestamp time) const {
-  auto just_after = time + std::chrono::nanoseconds(1);
-  WMETA_ASSIGN_OR_RETURN(uint64_t after, log_->OffsetAtTime(just_after));
-  WMETA_RETURN_IF_ERROR(CheckKeptSince(just_after, after));
-  return StateAt(after - 1);
+  WMETA_ASSIGN_OR_RETURN(uint64_t offset, OffsetAtTime(time));
+  return StateAt(offset);
 }
 
-Status StoreImpl::CheckKeptSince(Timestamp since, uint64_t at) const {
+Result<uint64_t> StoreImpl::OffsetAtTime(Timestamp time) const {
+  auto just_after = time + std::chrono::nanoseconds(1);
+  WMETA_ASSIGN_OR_RETURN(uint64_t after, log_->OffsetAtTime(just_after));
+  WMETA_RETURN_IF_ERROR(CheckKeptSince(just_after, after, time));
+  return after - 1;
+}
+
+Status StoreImpl::CheckKeptSince(Timestamp since, uint64_t at,
+                                 Timestamp asked) const {
   uint64_t first = log_->first_offset();
   if (at != first || first <= 1) return {};
   // Records before `first` are gone; they were all older than `since` if the
@@ -465,7 +473,7 @@ Status StoreImpl::CheckKeptSince(Timestamp since, uint64_t at) const {
     if (file.offset + 1 == first && file.ingest_time < since) return {};
   }
   return MakeError(ErrorCode::kOutOfRange,
-                   FormatTime(since) +
+                   FormatTime(asked) +
                        " is before the records this store "
                        "still holds: those before offset " +
                        std::to_string(first) + " were removed");
@@ -648,7 +656,7 @@ Result<std::unique_ptr<Subscription>> StoreImpl::Subscribe(
     }
     case From::kTime: {
       WMETA_ASSIGN_OR_RETURN(next, log_->OffsetAtTime(options.time));
-      WMETA_RETURN_IF_ERROR(CheckKeptSince(options.time, next));
+      WMETA_RETURN_IF_ERROR(CheckKeptSince(options.time, next, options.time));
       break;
     }
     case From::kLatest:

@@ -162,10 +162,11 @@ std::unique_ptr<Backend> NewLocalBackend(std::unique_ptr<store::Store> store,
                                          std::string data_dir,
                                          std::string durability);
 
-// The offset `point` names in `log`: the offset itself (checked against the
-// log's range by the caller's query), or the last record ingested at or
-// before the time (0 when none); `now` when neither is set.
-Result<uint64_t> ResolvePoint(log::Log& log, const PointSpec& point,
+// The offset `point` names in `store`: the offset itself (checked against
+// the log's range by the caller's query), or the last record ingested at or
+// before the time (0 when none; kOutOfRange when retention removed records
+// ingested after it); `now` when neither is set.
+Result<uint64_t> ResolvePoint(const store::Store& store, const PointSpec& point,
                               uint64_t now);
 
 }  // namespace wmeta::tools

@@ -117,8 +117,8 @@ class LocalBackend final : public Backend {
   Result<store::DiffResult> Diff(const PointSpec& from,
                                  const PointSpec& to) override {
     uint64_t now = store_.applied_offset();
-    WMETA_ASSIGN_OR_RETURN(uint64_t a, ResolvePoint(store_.log(), from, now));
-    WMETA_ASSIGN_OR_RETURN(uint64_t b, ResolvePoint(store_.log(), to, now));
+    WMETA_ASSIGN_OR_RETURN(uint64_t a, ResolvePoint(store_, from, now));
+    WMETA_ASSIGN_OR_RETURN(uint64_t b, ResolvePoint(store_, to, now));
     return store_.Diff(a, b);
   }
 
@@ -186,9 +186,8 @@ class LocalBackend final : public Backend {
       store_.Read(fn);
       return {};
     }
-    WMETA_ASSIGN_OR_RETURN(
-        uint64_t offset,
-        ResolvePoint(store_.log(), at, store_.applied_offset()));
+    WMETA_ASSIGN_OR_RETURN(uint64_t offset,
+                           ResolvePoint(store_, at, store_.applied_offset()));
     WMETA_ASSIGN_OR_RETURN(auto view, store_.StateAt(offset));
     fn(*view);
     return {};
@@ -203,14 +202,11 @@ class LocalBackend final : public Backend {
 
 }  // namespace
 
-Result<uint64_t> ResolvePoint(log::Log& log, const PointSpec& point,
+Result<uint64_t> ResolvePoint(const store::Store& store, const PointSpec& point,
                               uint64_t now) {
   if (point.offset) return *point.offset;
   if (!point.time) return now;
-  WMETA_ASSIGN_OR_RETURN(
-      uint64_t after,
-      log.OffsetAtTime(*point.time + std::chrono::nanoseconds(1)));
-  return after - 1;
+  return store.OffsetAtTime(*point.time);
 }
 
 std::unique_ptr<Backend> NewLocalBackend(store::Store& store,

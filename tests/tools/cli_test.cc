@@ -603,6 +603,12 @@ TEST_F(CliTest, WatchReplaysThenFollowsAnotherWriter) {
 TEST_F(CliTest, CheckpointAndRetention) {
   ASSERT_EQ(Wmeta({"push"}, kNode).exit_code,
             0);  // closes with a checkpoint at 4
+  // Before anything was removed, a time before every record is the empty
+  // view.
+  RunResult before =
+      Wmeta({"list", "--json", "--at-time", "2000-01-01T00:00:00Z"});
+  EXPECT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_EQ(before.out, "");
   // Retention trims only up to a checkpoint, and must keep record 4 here.
   auto kept =
       bj::parse(Wmeta({"retention", "--max-records", "1", "--json"}).out);
@@ -626,6 +632,18 @@ TEST_F(CliTest, CheckpointAndRetention) {
   EXPECT_EQ(Lines(Wmeta({"list", "--json"}).out).size(), 4u);
   EXPECT_EQ(Wmeta({"verify"}).exit_code, 0);
   EXPECT_EQ(Wmeta({"log", "--from", "1"}).exit_code, 1);
+  // A time before the removed records cannot be answered, and says so rather
+  // than showing the first view kept as if it were then.
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"list", "--at-time", "2000-01-01T00:00:00Z"},
+        {"diff", "--from", "2000-01-01T00:00:00Z", "--to", "5"}}) {
+    RunResult old = Wmeta(args);
+    EXPECT_EQ(old.exit_code, 1) << old.out;
+    EXPECT_NE(old.err.find("out_of_range: 2000-01-01T00:00:00Z is "
+                           "before the records this store still holds"),
+              std::string::npos)
+        << old.err;
+  }
   EXPECT_EQ(Wmeta({"retention"}).exit_code, 2);
   EXPECT_EQ(Wmeta({"retention", "--max-age", "soon"}).exit_code, 2);
   EXPECT_EQ(Wmeta({"retention", "--max-bytes", "lots"}).exit_code, 1);

@@ -157,6 +157,9 @@ class Store {
   // The view with every record ingested at or before `time`. kOutOfRange when
   // retention removed records ingested after `time`.
   virtual Result<std::unique_ptr<View>> StateAtTime(Timestamp time) const = 0;
+  // The offset of that view: the last record ingested at or before `time` (0
+  // when none), with the same kOutOfRange.
+  virtual Result<uint64_t> OffsetAtTime(Timestamp time) const = 0;
 
   // Every record about `id` that the log still holds and that changed the
   // view, in order, with the field-level changes of the merged entity,
