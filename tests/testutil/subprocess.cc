@@ -171,4 +171,14 @@ int Child::Wait() {
   return *exit_code_;
 }
 
+std::optional<int> Child::Poll() {
+  if (exit_code_) return exit_code_;
+  int status;
+  pid_t done;
+  while ((done = waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {
+  }
+  if (done == pid_) exit_code_ = ExitCode(status);
+  return exit_code_;
+}
+
 }  // namespace wmeta::testing

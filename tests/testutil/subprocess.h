@@ -45,6 +45,8 @@ class Child {
   int Kill(int signal);
   // Waits for the child to end and returns its exit code.
   int Wait();
+  // The exit code if the child has ended, without waiting.
+  std::optional<int> Poll();
 
   pid_t pid() const { return pid_; }
 
