@@ -19,6 +19,10 @@ inline constexpr std::string_view kStoreIdKey = "store_id";
 inline constexpr std::string_view kCreatedTimeKey = "created_time";
 // The first offset retention kept (8 bytes, big-endian); absent: 1.
 inline constexpr std::string_view kFirstOffsetKey = "first_offset";
+// Set while Log::AcceptLoss gives the store a new id: the id it chose.
+inline constexpr std::string_view kPendingStoreIdKey = "pending_store_id";
+// What the last Log::AcceptLoss did (text, for people).
+inline constexpr std::string_view kRecoveredKey = "recovered";
 inline constexpr uint32_t kFormatVersion = 1;
 
 // In `entities`: the offset up to which every record has its index entry. Sorts

@@ -1,131 +1,25 @@
+// The Log's group commit, readers, reads, stats and trimming (log_impl.h).
+
 #include "wmeta/log/log.h"
 
-#include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
-#include <rocksdb/options.h>
-#include <rocksdb/slice_transform.h>
-#include <rocksdb/table.h>
-#include <rocksdb/write_batch.h>
-#include <stdlib.h>
 
 #include <algorithm>
-#include <atomic>
-#include <charconv>
-#include <condition_variable>
-#include <cstring>
-#include <deque>
 #include <filesystem>
 #include <mutex>
-#include <random>
 #include <shared_mutex>
 #include <system_error>
-#include <thread>
 
-#include "entity_index.h"
-#include "key_format.h"
+#include "log_impl.h"
 #include "rocks_util.h"
 #include "testing.h"
 #include "verify.h"
 
-namespace wmeta::log {
+namespace wmeta::log::internal {
 namespace {
 
 namespace fs = std::filesystem;
-using internal::AlignedCopy;
-using internal::FromRocks;
-using internal::OffsetKey;
-using internal::RocksError;
-using internal::ToSlice;
-using internal::ToView;
-
-std::string NewStoreId() {
-  std::random_device random;
-  std::array<uint8_t, 16> b;
-  for (auto& byte : b) byte = static_cast<uint8_t>(random());
-  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);  // RFC 9562 version 4
-  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);  // RFC 9562 variant
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  for (size_t i = 0; i < b.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) id += '-';
-    id += kHex[b[i] >> 4];
-    id += kHex[b[i] & 0xf];
-  }
-  return id;
-}
-
-rocksdb::ColumnFamilyOptions RecordsFamilyOptions() {
-  rocksdb::ColumnFamilyOptions cf;
-  // Records are read sequentially: large blocks mean fewer block reads and
-  // lookups, LZ4 decompresses faster than the disk delivers.
-  rocksdb::BlockBasedTableOptions table;
-  table.block_size = 64 << 10;
-  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  cf.compression = rocksdb::kLZ4Compression;
-  cf.level_compaction_dynamic_level_bytes = true;
-  return cf;
-}
-
-// The entity part of an index key: all but its last 8 bytes (key_format.h).
-class EntityPrefixTransform final : public rocksdb::SliceTransform {
- public:
-  const char* Name() const override { return "wmeta.EntityPrefix"; }
-  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
-    return {key.data(), key.size() - 8};
-  }
-  bool InDomain(const rocksdb::Slice& key) const override {
-    return internal::DecodeEntityKey(ToView(key)).has_value();
-  }
-};
-
-// Drops index entries of records retention removed, as RocksDB compacts.
-class TrimmedEntries final : public rocksdb::CompactionFilter {
- public:
-  explicit TrimmedEntries(const std::atomic<uint64_t>& first) : first_(first) {}
-  const char* Name() const override { return "wmeta.TrimmedEntries"; }
-  bool Filter(int /*level*/, const rocksdb::Slice& key,
-              const rocksdb::Slice& /*value*/, std::string* /*new_value*/,
-              bool* /*value_changed*/) const override {
-    auto parts = internal::DecodeEntityKey(ToView(key));
-    return parts && parts->offset < first_.load(std::memory_order_relaxed);
-  }
-
- private:
-  const std::atomic<uint64_t>& first_;
-};
-
-rocksdb::ColumnFamilyOptions EntitiesFamilyOptions(
-    const rocksdb::CompactionFilter* filter) {
-  rocksdb::ColumnFamilyOptions cf;
-  cf.compaction_filter = filter;
-  // Index entries land all over the key space, and a skiplist insert there
-  // costs a cache miss per level: most of the index's upkeep. Two things keep
-  // it small. A small memtable keeps the skiplist in cache (flushes of 2 MiB
-  // are cheap for RocksDB). And each entity's entries arrive in offset order
-  // right after its previous one, so a per-entity insert hint skips most of the
-  // search.
-  cf.write_buffer_size = size_t{2} << 20;
-  cf.memtable_insert_with_hint_prefix_extractor =
-      std::make_shared<EntityPrefixTransform>();
-  cf.compression = rocksdb::kLZ4Compression;
-  cf.level_compaction_dynamic_level_bytes = true;
-  return cf;
-}
-
-rocksdb::DBOptions MakeDbOptions(const Options& options, rocksdb::Env* env) {
-  rocksdb::DBOptions db;
-  if (env != nullptr) db.env = env;
-  db.create_if_missing = !options.read_only;
-  db.create_missing_column_families = !options.read_only;
-  // Recover every write that completed before a crash; stop at the first
-  // damaged one.
-  db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
-  db.max_background_jobs = 2;
-  db.keep_log_file_num = 4;
-  db.max_log_file_size = 8 << 20;
-  return db;
-}
 
 Result<uint64_t> DirectoryBytes(const fs::path& dir) {
   std::error_code ec;
@@ -174,19 +68,19 @@ class RangeReader final : public Reader {
         return Fail(FromRocks(it_->status(),
                               "reading offset " + std::to_string(next_)));
       }
-      return Fail({ErrorCode::kCorruption,
-                   "offsets " + internal::OffsetRange(next_, last_) +
-                       " are missing from the log"});
+      return Fail({ErrorCode::kCorruption, "offsets " +
+                                               OffsetRange(next_, last_) +
+                                               " are missing from the log"});
     }
-    auto offset = internal::DecodeOffsetKey(ToView(it_->key()));
+    auto offset = DecodeOffsetKey(ToView(it_->key()));
     if (!offset)
       return Fail(
           {ErrorCode::kCorruption,
            "malformed record key after offset " + std::to_string(next_ - 1)});
     if (*offset != next_) {
-      return Fail({ErrorCode::kCorruption,
-                   "offsets " + internal::OffsetRange(next_, *offset - 1) +
-                       " are missing from the log"});
+      return Fail({ErrorCode::kCorruption, "offsets " +
+                                               OffsetRange(next_, *offset - 1) +
+                                               " are missing from the log"});
     }
     auto view = EventView::Verify(aligned_.Align(ToView(it_->value())));
     if (!view) {
@@ -229,461 +123,7 @@ class RangeReader final : public Reader {
   std::optional<Error> failed_;
 };
 
-class LogImpl final : public Log {
- public:
-  LogImpl(std::string dir, Options options, rocksdb::Env* env)
-      : dir_(std::move(dir)), options_(options), env_(env) {
-    if (options_.clock == nullptr) options_.clock = &SystemClock();
-  }
-
-  ~LogImpl() override;
-
-  Status Init();
-
-  Result<AppendResult> Append(std::span<const Event* const> events) override;
-  Result<std::unique_ptr<Reader>> NewReader(uint64_t from,
-                                            uint64_t to) override;
-  Result<uint64_t> OffsetAtTime(Timestamp time) override;
-  Result<Event> Read(uint64_t offset) override;
-  Result<std::vector<uint64_t>> EntityOffsets(const EntityId& id, uint64_t from,
-                                              uint64_t to) override;
-  uint64_t first_offset() const override { return first_offset_.load(); }
-  uint64_t last_offset() const override { return last_offset_.load(); }
-  const std::string& store_id() const override { return store_id_; }
-  Result<Stats> GetStats() override;
-  Status TrimBefore(uint64_t new_first) override;
-  Status Refresh() override;
-  Result<uint64_t> ApproximateBytes(uint64_t from, uint64_t to) override;
-  Result<VerifyReport> Verify(
-      const std::function<void(uint64_t, uint64_t)>& progress) override;
-
-  Status WaitIndexed(uint64_t offset,
-                     std::chrono::steady_clock::time_point deadline) {
-    return index_->WaitIndexed(offset, deadline);
-  }
-
- private:
-  // One Append call waiting to be committed.
-  struct Writer {
-    std::span<const Event* const> events;
-    size_t bytes = 0;
-    bool done = false;
-    Result<AppendResult> result =
-        MakeError(ErrorCode::kInternal, "not committed");
-    std::condition_variable cv;
-  };
-
-  Status OpenDb();
-  Status LoadOrCreateMeta();
-  Status LoadBounds();
-  Status LoadBoundsFromFiles(rocksdb::Iterator& it);
-  // Writes the records of `group`, at offsets from `first`, in one RocksDB
-  // write. Called by the group's leader only.
-  Status WriteGroup(const std::vector<Writer*>& group, uint64_t first,
-                    Timestamp ingest);
-  Status CheckStart(uint64_t from) const;
-  // The bytes of the record at `offset`, read with a point lookup.
-  Result<std::string> RecordBytes(uint64_t offset);
-  // The ingest time of the record at `offset`, read with a point lookup.
-  Result<Timestamp> IngestTimeAt(uint64_t offset);
-  Result<std::string> Get(rocksdb::ColumnFamilyHandle* family,
-                          std::string_view key);
-  void SyncLoop();
-
-  const std::string dir_;
-  Options options_;
-  // nullptr: RocksDB's default.
-  rocksdb::Env* const env_;
-  // A reader's own directory (its RocksDB info log), removed at close.
-  std::string secondary_dir_;
-  // Published after each commit or trim; readers use them as bounds.
-  std::atomic<uint64_t> first_offset_{1};
-  std::atomic<uint64_t> last_offset_{0};
-  // Declared before db_, which uses it until it closes.
-  TrimmedEntries trimmed_entries_{first_offset_};
-  std::unique_ptr<rocksdb::DB> db_;
-  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
-  rocksdb::ColumnFamilyHandle* records_ = nullptr;
-  rocksdb::ColumnFamilyHandle* entities_ = nullptr;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  std::string store_id_;
-
-  // Serialises trims (appends need not wait: they only add above the last).
-  std::mutex trim_mu_;
-  // A reader's refreshes take it exclusively, the reads that span several
-  // lookups (verify, entity offsets) shared: a secondary instance has no
-  // snapshots to hold its state still.
-  std::shared_mutex refresh_mu_;
-  std::mutex mu_;
-  // Guarded by mu_: the queue of waiting appends; its front is the one
-  // committing.
-  std::deque<Writer*> writers_;
-  // Guarded by mu_.
-  Timestamp last_ingest_time_{};
-  std::optional<Error> write_failure_;
-
-  // Used by the leader of a group commit only (there is one at a time); members
-  // so that their memory is reused from one commit to the next.
-  rocksdb::WriteBatch batch_;
-  std::string scratch_;
-
-  // Destroyed before db_, which it uses.
-  std::unique_ptr<internal::EntityIndex> index_;
-
-  // Durability kInterval: a thread fsyncs the WAL every interval until
-  // stopping_.
-  std::thread sync_thread_;
-  std::mutex sync_mu_;
-  std::condition_variable sync_cv_;
-  bool stopping_ = false;
-};
-
-LogImpl::~LogImpl() {
-  if (sync_thread_.joinable()) {
-    {
-      std::lock_guard lock(sync_mu_);
-      stopping_ = true;
-    }
-    sync_cv_.notify_all();
-    sync_thread_.join();
-  }
-  if (db_ == nullptr) return;
-  // Indexes what is committed; closing the database then flushes the entries.
-  index_.reset();
-  // A clean close leaves every acknowledged record on stable storage, whatever
-  // the mode.
-  if (!options_.read_only &&
-      options_.durability.mode != Durability::Mode::kSync) {
-    db_->SyncWAL()
-        .PermitUncheckedError();  // Nothing to report it to; verify would show.
-  }
-  for (auto* handle : handles_)
-    db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
-  db_->Close().PermitUncheckedError();
-  db_.reset();
-  if (!secondary_dir_.empty()) {
-    std::error_code ec;
-    fs::remove_all(secondary_dir_, ec);  // a leftover in /tmp is harmless
-  }
-}
-
-Status LogImpl::Init() {
-  WMETA_RETURN_IF_ERROR(OpenDb());
-  WMETA_RETURN_IF_ERROR(LoadOrCreateMeta());
-  WMETA_RETURN_IF_ERROR(LoadBounds());
-  index_ = std::make_unique<internal::EntityIndex>(*db_, records_, entities_,
-                                                   !options_.read_only);
-  WMETA_RETURN_IF_ERROR(
-      index_->Start(last_offset_.load(), !options_.read_only));
-  if (!options_.read_only &&
-      options_.durability.mode == Durability::Mode::kInterval) {
-    try {
-      sync_thread_ = std::thread([this] { SyncLoop(); });
-    } catch (const std::system_error& e) {
-      return MakeError(
-          ErrorCode::kUnavailable,
-          std::string("cannot start the WAL sync thread: ") + e.what());
-    }
-  }
-  return {};
-}
-
-Status LogImpl::OpenDb() {
-  fs::path dir(dir_);
-  std::error_code ec;
-  auto io_error = [&](std::string_view what) {
-    return MakeError(ErrorCode::kIoError,
-                     std::string(what) + " " + dir_ + ": " + ec.message());
-  };
-  bool exists = fs::exists(dir, ec);
-  if (ec) return io_error("cannot access");
-  if (!exists) {
-    if (options_.read_only || !options_.create_if_missing) {
-      return MakeError(ErrorCode::kNotFound, "no data dir at " + dir_);
-    }
-    fs::create_directories(dir, ec);
-    if (ec) return io_error("cannot create");
-  } else {
-    bool is_directory = fs::is_directory(dir, ec);
-    if (ec) return io_error("cannot access");
-    if (!is_directory) {
-      return MakeError(ErrorCode::kUnsupportedFormat,
-                       dir_ + " is not a directory");
-    }
-  }
-  rocksdb::DBOptions db_options = MakeDbOptions(options_, env_);
-  bool has_store = fs::exists(dir / "CURRENT", ec);
-  if (ec) return io_error("cannot access");
-  bool empty = has_store || fs::is_empty(dir, ec);
-  if (ec) return io_error("cannot list");
-  if (has_store) {
-    std::vector<std::string> families;
-    auto s = rocksdb::DB::ListColumnFamilies(db_options, dir_, &families);
-    if (!s.ok()) return RocksError(s, "cannot read the store in " + dir_);
-    for (const auto& family : families) {
-      if (family != rocksdb::kDefaultColumnFamilyName &&
-          family != internal::kRecordsFamily &&
-          family != internal::kEntitiesFamily) {
-        return MakeError(
-            ErrorCode::kUnsupportedFormat,
-            dir_ +
-                " is a RocksDB database but not a wmeta store (it has column "
-                "family '" +
-                family + "')");
-      }
-    }
-  } else if (!empty) {
-    return MakeError(
-        ErrorCode::kUnsupportedFormat,
-        dir_ + " is not a wmeta data dir: it is not empty and holds no store");
-  } else if (options_.read_only || !options_.create_if_missing) {
-    return MakeError(ErrorCode::kNotFound, dir_ + " holds no wmeta store");
-  }
-
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
-      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-      {std::string(internal::kRecordsFamily), RecordsFamilyOptions()},
-      {std::string(internal::kEntitiesFamily),
-       EntitiesFamilyOptions(&trimmed_entries_)},
-  };
-  rocksdb::DB* db = nullptr;
-  rocksdb::Status s;
-  if (options_.read_only) {
-    // A secondary instance: it takes no lock, follows the writer's WAL on
-    // Refresh(), and keeps its own info log in a directory of its own.
-    std::string pattern =
-        (fs::temp_directory_path(ec) / "wmeta-reader-XXXXXX").string();
-    if (ec || mkdtemp(pattern.data()) == nullptr) {
-      return MakeError(ErrorCode::kIoError,
-                       "cannot create a directory for a reader's log");
-    }
-    secondary_dir_ = pattern;
-    db_options.max_open_files = -1;
-    // A reader beside a running writer can catch a WAL file as the writer
-    // deletes it; that race is over by the next attempt.
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      handles_.clear();
-      s = rocksdb::DB::OpenAsSecondary(db_options, dir_, secondary_dir_,
-                                       descriptors, &handles_, &db);
-      if (!s.IsIOError() || s.IsNoSpace()) break;
-    }
-  } else {
-    s = rocksdb::DB::Open(db_options, dir_, descriptors, &handles_, &db);
-  }
-  if (!s.ok()) {
-    // RocksDB's words for "another process (or this one) holds LOCK".
-    std::string text = s.ToString();
-    if (s.IsIOError() &&
-        (text.find("While lock file") != std::string::npos ||
-         text.find("lock hold by current process") != std::string::npos)) {
-      return MakeError(ErrorCode::kBusy,
-                       dir_ + " is in use by another writer (" + text + ")");
-    }
-    if (s.IsInvalidArgument() &&
-        s.ToString().find("olumn famil") != std::string::npos) {
-      return MakeError(ErrorCode::kUnsupportedFormat,
-                       dir_ + " is not a wmeta store: " + s.ToString());
-    }
-    return RocksError(s, "cannot open the store in " + dir_);
-  }
-  db_.reset(db);
-  meta_ = handles_[0];
-  records_ = handles_[1];
-  entities_ = handles_[2];
-  return {};
-}
-
-Result<std::string> LogImpl::Get(rocksdb::ColumnFamilyHandle* family,
-                                 std::string_view key) {
-  std::string value;
-  auto s = db_->Get(rocksdb::ReadOptions(), family, ToSlice(key), &value);
-  if (s.IsNotFound()) return MakeError(ErrorCode::kNotFound, "key not found");
-  if (!s.ok()) return RocksError(s, "reading " + dir_);
-  return value;
-}
-
-Status LogImpl::LoadOrCreateMeta() {
-  auto version = Get(meta_, internal::kFormatVersionKey);
-  if (!version && version.error().code != ErrorCode::kNotFound) {
-    return std::unexpected(version.error());
-  }
-  if (!version) {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), records_));
-    it->SeekToFirst();
-    if (!it->status().ok()) {
-      // Unreadable records are not "no records": never put a new store id on
-      // them.
-      return RocksError(it->status(), "reading " + dir_);
-    }
-    if (it->Valid() || options_.read_only) {
-      return MakeError(
-          ErrorCode::kUnsupportedFormat,
-          dir_ + " is not a wmeta store: it has no format version");
-    }
-    // A new store, or one whose creation was interrupted before any record:
-    // initialise.
-    store_id_ = NewStoreId();
-    rocksdb::WriteBatch batch;
-    batch.Put(meta_, ToSlice(internal::kFormatVersionKey),
-              std::to_string(internal::kFormatVersion));
-    batch.Put(meta_, ToSlice(internal::kStoreIdKey), store_id_);
-    batch.Put(meta_, ToSlice(internal::kCreatedTimeKey),
-              FormatTime(options_.clock->Now()));
-    rocksdb::WriteOptions write;
-    write.sync = true;
-    auto s = db_->Write(write, &batch);
-    if (!s.ok()) return RocksError(s, "initialising the store in " + dir_);
-    return {};
-  }
-  uint32_t number = 0;
-  auto [end, ec] = std::from_chars(version->data(),
-                                   version->data() + version->size(), number);
-  if (ec != std::errc() || end != version->data() + version->size()) {
-    return MakeError(
-        ErrorCode::kUnsupportedFormat,
-        dir_ + " has an unreadable format version '" + *version + "'");
-  }
-  if (number != internal::kFormatVersion) {
-    return MakeError(ErrorCode::kUnsupportedFormat,
-                     dir_ + " has format version " + std::to_string(number) +
-                         "; this build reads version " +
-                         std::to_string(internal::kFormatVersion));
-  }
-  auto id = Get(meta_, internal::kStoreIdKey);
-  if (!id) {
-    return MakeError(ErrorCode::kUnsupportedFormat, dir_ + " has no store id");
-  }
-  store_id_ = std::move(*id);
-  return {};
-}
-
-Status LogImpl::LoadBounds() {
-  // Retention's first offset is persisted before its records are deleted, so
-  // it is the truth even if the deletion was lost in a crash.
-  uint64_t kept_from = 1;
-  auto persisted = Get(meta_, internal::kFirstOffsetKey);
-  if (persisted) {
-    auto decoded = internal::DecodeOffsetKey(*persisted);
-    if (!decoded || *decoded == 0) {
-      return MakeError(ErrorCode::kCorruption,
-                       dir_ + ": malformed first_offset");
-    }
-    kept_from = *decoded;
-  } else if (persisted.error().code != ErrorCode::kNotFound) {
-    return std::unexpected(persisted.error());
-  }
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), records_));
-  it->SeekToFirst();
-  if (it->Valid() && !options_.read_only) {
-    auto below = internal::DecodeOffsetKey(ToView(it->key()));
-    if (below && *below < kept_from) {
-      auto s = db_->DeleteRange(rocksdb::WriteOptions(), records_, it->key(),
-                                OffsetKey(kept_from));
-      if (!s.ok()) return RocksError(s, "finishing retention in " + dir_);
-      it.reset(db_->NewIterator(rocksdb::ReadOptions(), records_));
-      it->SeekToFirst();
-    }
-  }
-  if (!it->Valid() && it->status().ok()) {
-    // No records: none yet, or retention removed them all.
-    first_offset_ = kept_from;
-    last_offset_ = kept_from - 1;
-    return {};
-  }
-  std::optional<uint64_t> first, last;
-  if (it->Valid()) {
-    first = internal::DecodeOffsetKey(ToView(it->key()));
-    if (first) first = std::max(*first, kept_from);
-    it->SeekToLast();
-    if (it->Valid()) last = internal::DecodeOffsetKey(ToView(it->key()));
-  }
-  if (!it->status().ok()) {
-    // Let a reader (verify, above all) open a log whose first or last block is
-    // damaged.
-    if (options_.read_only) return LoadBoundsFromFiles(*it);
-    return RocksError(it->status(), "reading " + dir_);
-  }
-  if (!first || !last || *first == 0 || *first > *last || *last > kMaxOffset) {
-    return MakeError(ErrorCode::kCorruption, dir_ + ": malformed record keys");
-  }
-  first_offset_ = *first;
-  last_offset_ = *last;
-  AlignedCopy aligned;
-  auto view = EventView::Verify(aligned.Align(ToView(it->value())));
-  if (view) {
-    last_ingest_time_ = view->ingest_time();
-  } else if (!options_.read_only) {
-    // A writer must continue the ingest times and offsets from an intact last
-    // record.
-    return MakeError(
-        ErrorCode::kCorruption,
-        dir_ + ": the last record (offset " + std::to_string(*last) +
-            ") is damaged: " + view.error().message + "; run wmeta verify");
-  }
-  return {};
-}
-
-Status LogImpl::LoadBoundsFromFiles(rocksdb::Iterator& it) {
-  std::vector<rocksdb::LiveFileMetaData> files;
-  db_->GetLiveFilesMetaData(&files);
-  std::optional<uint64_t> first, last;
-  for (const auto& file : files) {
-    if (file.column_family_name != internal::kRecordsFamily) continue;
-    auto smallest = internal::DecodeOffsetKey(file.smallestkey);
-    auto largest = internal::DecodeOffsetKey(file.largestkey);
-    if (!smallest || !largest) continue;
-    first = std::min(first.value_or(*smallest), *smallest);
-    last = std::max(last.value_or(*largest), *largest);
-  }
-  // Records newer than every table file are in the memtable, replayed from the
-  // WAL and readable; offsets only grow, so they all sort after the files'
-  // keys.
-  for (it.Seek(OffsetKey(last.value_or(0) + 1)); it.Valid(); it.Next()) {
-    last = internal::DecodeOffsetKey(ToView(it.key()));
-    if (!last)
-      return MakeError(ErrorCode::kCorruption,
-                       dir_ + ": malformed record keys");
-    if (!first) first = last;
-  }
-  if (!it.status().ok()) return RocksError(it.status(), "reading " + dir_);
-  if (first && last) {
-    if (*first == 0 || *first > *last || *last > kMaxOffset) {
-      return MakeError(ErrorCode::kCorruption,
-                       dir_ + ": malformed record keys");
-    }
-    first_offset_ = *first;
-    last_offset_ = *last;
-  }
-  return {};
-}
-
-Status LogImpl::WriteGroup(const std::vector<Writer*>& group, uint64_t first,
-                           Timestamp ingest) {
-  batch_.Clear();
-  uint64_t offset = first;
-  char key[8];
-  for (Writer* w : group) {
-    for (const Event* e : w->events) {
-      // The WriteBatch copies what it is given, so one aligned scratch copy to
-      // patch is enough.
-      scratch_.assign(e->bytes());
-      auto* record = fb::GetMutableRecord(scratch_.data());
-      // Present by construction: Event verification requires both fields.
-      record->mutate_offset(offset);
-      record->mutate_ingest_time(ToUnixNanos(ingest));
-      internal::EncodeOffsetKey(offset, key);
-      batch_.Put(records_, rocksdb::Slice(key, sizeof(key)), scratch_);
-      ++offset;
-    }
-  }
-  rocksdb::WriteOptions write;
-  write.sync = options_.durability.mode == Durability::Mode::kSync;
-  auto s = db_->Write(write, &batch_);
-  if (!s.ok()) return RocksError(s, "appending to " + dir_);
-  return {};
-}
+}  // namespace
 
 Result<AppendResult> LogImpl::Append(std::span<const Event* const> events) {
   if (options_.read_only) {
@@ -713,27 +153,18 @@ Result<AppendResult> LogImpl::Append(std::span<const Event* const> events) {
     group_bytes += w->bytes;
     group_events += w->events.size();
   }
-  std::optional<Error> failure = write_failure_;
   uint64_t first = last_offset_.load() + 1;
   Timestamp ingest = std::max(options_.clock->Now(), last_ingest_time_);
   lock.unlock();
 
-  // Only the front of the queue gets here, so writing needs no lock.
-  if (!failure) {
-    auto written = WriteGroup(group, first, ingest);
-    if (!written) failure = written.error();
+  // Only the front of the queue gets here: one commit at a time.
+  std::optional<Error> failure;
+  if (auto written = CommitGroup(group, first, ingest, group_bytes); !written) {
+    failure = written.error();
   }
 
   lock.lock();
-  if (failure) {
-    // The outcome of a failed write is unknown (it may reach the disk), so no
-    // later write may reuse its offsets: the log stays failed until it is
-    // reopened and recovers.
-    if (!write_failure_)
-      write_failure_ = Error{ErrorCode::kUnavailable,
-                             "the log failed a write and must be reopened (" +
-                                 failure->ToString() + ")"};
-  } else {
+  if (!failure) {
     last_offset_.store(first + group_events - 1);
     last_ingest_time_ = ingest;
     index_->Committed(first + group_events - 1);
@@ -864,7 +295,7 @@ Result<std::vector<uint64_t>> LogImpl::EntityOffsets(const EntityId& id,
 Result<Stats> LogImpl::GetStats() {
   Stats stats;
   stats.store_id = store_id_;
-  stats.format_version = internal::kFormatVersion;
+  stats.format_version = kFormatVersion;
   stats.first_offset = first_offset_.load();
   stats.last_offset = last_offset_.load();
   stats.durability = options_.durability.ToString();
@@ -881,7 +312,8 @@ Result<Stats> LogImpl::GetStats() {
 }
 
 Status LogImpl::Refresh() {
-  if (!options_.read_only) return {};
+  // A verifier shows the data dir as it was opened.
+  if (mode_ != Mode::kReader) return {};
   std::unique_lock lock(refresh_mu_);
   auto s = db_->TryCatchUpWithPrimary();
   if (!s.ok()) return RocksError(s, "following the writer of " + dir_);
@@ -897,13 +329,12 @@ Status LogImpl::TrimBefore(uint64_t new_first) {
   if (new_first <= first || new_first > last + 1) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "cannot trim to " + std::to_string(new_first) +
-                         ": the log holds " +
-                         internal::OffsetRange(first, last));
+                         ": the log holds " + OffsetRange(first, last));
   }
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  auto s = db_->Put(sync, meta_, ToSlice(internal::kFirstOffsetKey),
-                    OffsetKey(new_first));
+  auto s =
+      db_->Put(sync, meta_, ToSlice(kFirstOffsetKey), OffsetKey(new_first));
   if (!s.ok()) return RocksError(s, "trimming " + dir_);
   first_offset_ = new_first;
   // The trim is done: nothing reads below the stored first offset. What
@@ -934,75 +365,26 @@ Result<uint64_t> LogImpl::ApproximateBytes(uint64_t from, uint64_t to) {
 Result<VerifyReport> LogImpl::Verify(
     const std::function<void(uint64_t, uint64_t)>& progress) {
   std::shared_lock lock(refresh_mu_);
-  return internal::VerifyLog(
-      *db_, {meta_, records_, entities_, !options_.read_only},
-      first_offset_.load(), last_offset_.load(), progress);
-}
-
-void LogImpl::SyncLoop() {
-  std::unique_lock lock(sync_mu_);
-  while (!sync_cv_.wait_for(lock, options_.durability.interval,
-                            [this] { return stopping_; })) {
-    lock.unlock();
-    // A failed sync leaves the data in the OS cache; the next round tries
-    // again.
-    db_->SyncWAL().PermitUncheckedError();
-    lock.lock();
-  }
-}
-
-}  // namespace
-
-Result<AppendResult> Log::Append(std::span<const Event> events) {
-  std::vector<const Event*> pointers;
-  pointers.reserve(events.size());
-  for (const Event& e : events) pointers.push_back(&e);
-  return Append(std::span<const Event* const>(pointers));
-}
-
-Result<Durability> Durability::Parse(std::string_view text) {
-  if (text == "sync") return Durability{};
-  if (text == "none") return Durability{Mode::kNone, {}};
-  constexpr std::string_view kInterval = "interval:";
-  if (text.starts_with(kInterval)) {
-    std::string_view ms = text.substr(kInterval.size());
-    int64_t value = 0;
-    auto [end, ec] = std::from_chars(ms.data(), ms.data() + ms.size(), value);
-    if (ec == std::errc() && end == ms.data() + ms.size() && value >= 1 &&
-        value <= 60000) {
-      return Durability{Mode::kInterval, std::chrono::milliseconds(value)};
+  WMETA_ASSIGN_OR_RETURN(
+      VerifyReport report,
+      VerifyLog(*db_, {meta_, records_, entities_, !options_.read_only},
+                first_offset_.load(), last_offset_.load(), progress));
+  if (!open_problems_.empty()) {
+    // What refused the data dir comes first.
+    report.problem_count += open_problems_.size();
+    report.problems.insert(report.problems.begin(), open_problems_.begin(),
+                           open_problems_.end());
+    if (report.problems.size() > VerifyReport::kMaxReportedProblems) {
+      report.problems.resize(VerifyReport::kMaxReportedProblems);
     }
   }
-  return MakeError(ErrorCode::kInvalidArgument,
-                   "invalid durability '" + std::string(text) +
-                       "': expected sync, interval:<1-60000 ms> or none");
+  return report;
 }
 
-std::string Durability::ToString() const {
-  switch (mode) {
-    case Mode::kSync:
-      return "sync";
-    case Mode::kInterval:
-      return "interval:" + std::to_string(interval.count());
-    case Mode::kNone:
-      return "none";
-  }
-  return "unknown";
-}
-
-Result<std::unique_ptr<Log>> Log::Open(const std::string& dir,
-                                       const Options& options) {
-  return internal::OpenWithEnv(dir, options, nullptr);
-}
-
-namespace internal {
-
-Result<std::unique_ptr<Log>> OpenWithEnv(const std::string& dir,
-                                         const Options& options,
-                                         rocksdb::Env* env) {
-  auto log = std::make_unique<LogImpl>(dir, options, env);
-  WMETA_RETURN_IF_ERROR(log->Init());
-  return log;
+Status LogImpl::FlushMemtables() {
+  auto s = db_->Flush(rocksdb::FlushOptions(), handles_);
+  if (!s.ok()) return RocksError(s, "flushing " + dir_);
+  return {};
 }
 
 Status WaitIndexed(Log& log, uint64_t offset,
@@ -1010,6 +392,23 @@ Status WaitIndexed(Log& log, uint64_t offset,
   return static_cast<LogImpl&>(log).WaitIndexed(offset, deadline);
 }
 
-}  // namespace internal
+void WaitSyncRounds(Log& log, uint64_t rounds) {
+  static_cast<LogImpl&>(log).WaitSyncRounds(rounds);
+}
+
+Status FlushMemtables(Log& log) {
+  return static_cast<LogImpl&>(log).FlushMemtables();
+}
+
+}  // namespace wmeta::log::internal
+
+namespace wmeta::log {
+
+Result<AppendResult> Log::Append(std::span<const Event> events) {
+  std::vector<const Event*> pointers;
+  pointers.reserve(events.size());
+  for (const Event& e : events) pointers.push_back(&e);
+  return Append(std::span<const Event* const>(pointers));
+}
 
 }  // namespace wmeta::log

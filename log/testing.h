@@ -23,4 +23,12 @@ Result<std::unique_ptr<Log>> OpenWithEnv(const std::string& dir,
 Status WaitIndexed(Log& log, uint64_t offset,
                    std::chrono::steady_clock::time_point deadline);
 
+// With durability interval: blocks until the thread that syncs the WAL has
+// gone round `rounds` more times.
+void WaitSyncRounds(Log& log, uint64_t rounds);
+
+// Flushes every memtable of `log` (a writable one from Log::Open or
+// OpenWithEnv), leaving them all empty.
+Status FlushMemtables(Log& log);
+
 }  // namespace wmeta::log::internal

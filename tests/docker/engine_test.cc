@@ -146,9 +146,8 @@ class Engine {
               "unix://" + socket_};
     }
     child_ = std::make_unique<testing::Child>(argv, log_);
-    bool up = Eventually([&] {
-      return child_->Poll() || Docker({"version"}).exit_code == 0;
-    });
+    bool up = Eventually(
+        [&] { return child_->Poll() || Docker({"version"}).exit_code == 0; });
     if (!up || child_->Poll()) {
       return ::testing::AssertionFailure() << name() << " did not start:\n"
                                            << log();
@@ -243,8 +242,8 @@ class Engine {
         << base_ << "/events.log\"\ntmp_dir = \"" << base_ << "/tmp\"\n";
     std::ofstream(base_ + "/storage.conf")
         << "[storage]\ndriver = \"" << PodmanStorageDriver()
-        << "\"\ngraphroot = \"" << base_ << "/root\"\nrunroot = \""
-        << base_ << "/run\"\n";
+        << "\"\ngraphroot = \"" << base_ << "/root\"\nrunroot = \"" << base_
+        << "/run\"\n";
   }
 
   // overlay, unless the temp dir is itself on overlayfs (inside a container):

@@ -6,7 +6,10 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "events.h"
 #include "fake_clock.h"
@@ -429,6 +432,30 @@ TEST_F(LogTest, StatsDescribeTheLog) {
   EXPECT_EQ(stats->format_version, 1u);
   EXPECT_GT(stats->bytes_on_disk, 0u);
   EXPECT_EQ(stats->durability, "sync");
+}
+
+// RocksDB's info log goes where the log is told, never to a file in the data
+// dir (where a full disk would make its writes fail).
+TEST_F(LogTest, RocksDbDiagnosticsGoToTheInfoLogNotToAFile) {
+  std::mutex mu;
+  std::vector<std::string> messages;
+  Options options;
+  options.info_log.level = InfoLog::Level::kInfo;
+  options.info_log.sink = [&](InfoLog::Level, std::string_view message) {
+    std::lock_guard lock(mu);
+    messages.emplace_back(message);
+  };
+  {
+    auto log = OpenOrDie(options);
+    ASSERT_TRUE(log->Append(Containers({"a"})));
+  }
+  for (const auto& entry :
+       std::filesystem::directory_iterator(dir_.Sub("data"))) {
+    EXPECT_FALSE(entry.path().filename().string().starts_with("LOG"))
+        << entry.path();
+  }
+  std::lock_guard lock(mu);
+  EXPECT_FALSE(messages.empty());
 }
 
 }  // namespace

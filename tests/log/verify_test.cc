@@ -102,6 +102,7 @@ class VerifyTest : public ::testing::Test {
   VerifyReport VerifyStore() {
     Options options;
     options.read_only = true;
+    options.for_verify = true;
     auto log = Log::Open(dir_.path(), options);
     if (!log) return Failed(log.error());
     auto report = (*log)->Verify();

@@ -287,8 +287,7 @@ TEST_F(WmetadTest, AResumingClientGetsEveryEventOnceInOrderAcrossAKill9) {
   ASSERT_GE(received.size(), 200u) << daemon.log();
   // A watcher sees a push before its client hears the acknowledgement: wait
   // for the acknowledgements, then kill while the next push is in flight.
-  ASSERT_TRUE(Eventually([&] { return acknowledged >= 200; }))
-      << daemon.log();
+  ASSERT_TRUE(Eventually([&] { return acknowledged >= 200; })) << daemon.log();
   EXPECT_EQ(daemon.Stop(SIGKILL), 128 + SIGKILL);
   stop = true;
   first_pusher.join();
@@ -297,7 +296,8 @@ TEST_F(WmetadTest, AResumingClientGetsEveryEventOnceInOrderAcrossAKill9) {
   ASSERT_TRUE(daemon.Start());
   stop = false;
   std::thread second_pusher(pusher, 100'000);
-  bool pushed_after = Eventually([&] { return acknowledged >= before_kill + 100; });
+  bool pushed_after =
+      Eventually([&] { return acknowledged >= before_kill + 100; });
   stop = true;
   second_pusher.join();
   ASSERT_TRUE(pushed_after) << daemon.log();

@@ -22,6 +22,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -56,6 +57,20 @@ struct Durability {
   std::string ToString() const;
 };
 
+// Where the log's diagnostics go: its own warnings (a torn WAL tail dropped at
+// open, a write failure recovered from) and RocksDB's info log (flushes,
+// compactions, background errors). Never to a file in the data dir: a full
+// disk must not be able to make logging fail (Debian's librocksdb aborts when
+// its LOG file saw a failed write).
+struct InfoLog {
+  enum class Level : uint8_t { kDebug, kInfo, kWarn, kError };
+  // Messages below it are dropped before they are formatted.
+  Level level = Level::kWarn;
+  // Called from RocksDB's threads, sometimes under its locks: it must be
+  // thread-safe, quick, and never call into the Log. Null: dropped.
+  std::function<void(Level, std::string_view)> sink;
+};
+
 struct Options {
   // Default: sync.
   Durability durability;
@@ -65,12 +80,19 @@ struct Options {
   // taken (so this works beside a running writer) and the log shows the records
   // present at open. Default: false.
   bool read_only = false;
+  // With read_only, for Verify(): a damaged data dir is opened anyway, as far
+  // as it can be read, and what would have refused it is a problem in
+  // Verify()'s report. Other queries on such a log may see less than the
+  // writer would. Default: false.
+  bool for_verify = false;
   // The writer's clock for ingest times. Default (nullptr): SystemClock(). Must
   // outlive the Log.
   Clock* clock = nullptr;
   // Appends waiting while a commit is in flight are grouped into one write of
   // up to this many bytes. Default: 16 MiB.
   size_t max_group_bytes = size_t{16} << 20;
+  // Default: dropped.
+  InfoLog info_log;
 };
 
 struct AppendResult {
@@ -93,8 +115,9 @@ struct Stats {
   Timestamp first_ingest_time;
   Timestamp last_ingest_time;
   // The per-entity index covers offsets up to here. In the writer's process it
-  // follows the log within milliseconds at node rates; another process sees what
-  // the writer last flushed (up to a 2 MiB memtable behind, some 20k records).
+  // follows the log within milliseconds at node rates; another process sees
+  // what the writer last flushed (up to a 2 MiB memtable behind, some 20k
+  // records).
   uint64_t indexed_offset = 0;
   // Every file in the data dir.
   uint64_t bytes_on_disk = 0;
@@ -118,6 +141,26 @@ struct VerifyReport {
   bool ok() const { return problem_count == 0; }
 };
 
+// What Log::AcceptLoss did.
+struct LossReport {
+  // False: the log was whole and nothing was changed.
+  bool accepted = false;
+  std::string old_store_id;
+  std::string new_store_id;
+  // The log now ends here.
+  uint64_t last_offset = 0;
+  // Offsets up to here had been acknowledged; nullopt when the store did not
+  // know (no mark, or a damaged one).
+  std::optional<uint64_t> acknowledged;
+};
+
+// Called by Log::AcceptLoss with (old store id, new store id, last offset)
+// before the new id takes effect, so that what is kept beside the log (the
+// store's checkpoints) can follow. It may be called again with the same ids
+// when an interrupted AcceptLoss is run again.
+using LossPreparation =
+    std::function<Status(const std::string&, const std::string&, uint64_t)>;
+
 // A cursor over a range of records, in offset order.
 class Reader {
  public:
@@ -140,9 +183,26 @@ class Log {
   // id, format version 1). Errors: kNotFound (no data dir and not creating),
   // kBusy (another writer holds it), kUnsupportedFormat (a non-empty directory
   // that is not a wmeta store, or a format version this build does not read),
-  // kCorruption, kIoError.
+  // kCorruption (damage; among it a log that ends below what was
+  // acknowledged: a reader sees exactly what the writer would, or nothing),
+  // kIoError.
   static Result<std::unique_ptr<Log>> Open(const std::string& dir,
                                            const Options& options);
+
+  // Opens the log in `dir` that Open refuses because acknowledged records are
+  // missing past the end of what can be read (a damaged, truncated or deleted
+  // WAL, or a damaged ACKNOWLEDGED file; log/FORMAT.md), and accepts their
+  // loss: the log keeps what can be read, dense and in order, and the store
+  // gets a new id, so that a consumer holding offsets of the old one gets
+  // kStoreMismatch rather than other records under the same offsets. The new
+  // id is chosen durably first and `prepare` runs before it takes effect: an
+  // interrupted call, run again, finishes with the same ids. A whole log is
+  // left as it is (accepted false). Errors: those of Open, and kCorruption for
+  // damage that accepting the loss of the end does not repair (a missing or
+  // damaged table file, a gap).
+  static Result<LossReport> AcceptLoss(const std::string& dir,
+                                       const Options& options,
+                                       const LossPreparation& prepare);
 
   virtual ~Log() = default;
 
