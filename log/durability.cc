@@ -115,16 +115,26 @@ Status LogImpl::WriteGroup(const std::vector<Writer*>& group, uint64_t first,
 }
 
 Status LogImpl::CheckSpace(size_t bytes) {
-  struct statvfs fs {};
-  if (::statvfs(dir_.c_str(), &fs) != 0) return {};  // not knowable: try
-  uint64_t free = uint64_t{fs.f_bavail} * fs.f_frsize;
-  uint64_t memtables = 0;
-  (void)db_->GetAggregatedIntProperty(
-      rocksdb::DB::Properties::kCurSizeAllMemTables, &memtables);
-  // The batch goes to the WAL now and to a table file at the next flush,
-  // which also writes out the rest of the memtables.
-  uint64_t needed = 2 * uint64_t{bytes} + memtables + kFreeSpaceSlack;
-  if (free >= needed) return {};
+  uint64_t free = 0, needed = 0;
+  for (bool flushed = false;; flushed = true) {
+    struct statvfs fs {};
+    if (::statvfs(dir_.c_str(), &fs) != 0) return {};  // not knowable: try
+    free = uint64_t{fs.f_bavail} * fs.f_frsize;
+    uint64_t memtables = 0;
+    (void)db_->GetAggregatedIntProperty(
+        rocksdb::DB::Properties::kCurSizeAllMemTables, &memtables);
+    // The batch goes to the WAL now and to a table file at the next flush,
+    // which also writes out the rest of the memtables.
+    needed = 2 * uint64_t{bytes} + memtables + kFreeSpaceSlack;
+    if (free >= needed) return {};
+    // A flush now turns the WAL into (compressed) table files and deletes it,
+    // which usually gives back more than it takes; without one, a small disk
+    // would refuse every append while the memtables wait to fill up.
+    if (flushed || memtables == 0 ||
+        !db_->Flush(rocksdb::FlushOptions(), handles_).ok()) {
+      break;
+    }
+  }
   return MakeError(
       ErrorCode::kIoError,
       "No space left on device: " + dir_ + " has " + std::to_string(free) +

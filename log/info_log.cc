@@ -58,14 +58,17 @@ class InfoLogger final : public rocksdb::Logger {
     int n = std::vsnprintf(buffer, sizeof(buffer), format, copy);
     va_end(copy);
     if (n < 0) return;
-    if (static_cast<size_t>(n) < sizeof(buffer)) {
-      info_log_.sink(FromRocks(level), std::string_view(buffer, n));
-      return;
+    std::string long_message;
+    std::string_view message(buffer, static_cast<size_t>(n));
+    if (static_cast<size_t>(n) >= sizeof(buffer)) {
+      long_message.resize(static_cast<size_t>(n) + 1);
+      std::vsnprintf(long_message.data(), long_message.size(), format, ap);
+      long_message.resize(static_cast<size_t>(n));
+      message = long_message;
     }
-    std::string long_message(static_cast<size_t>(n) + 1, '\0');
-    std::vsnprintf(long_message.data(), long_message.size(), format, ap);
-    long_message.resize(static_cast<size_t>(n));
-    info_log_.sink(FromRocks(level), long_message);
+    // Some of RocksDB's messages end in a newline; the sink adds its own.
+    while (message.ends_with('\n')) message.remove_suffix(1);
+    info_log_.sink(FromRocks(level), message);
   }
 
  private:

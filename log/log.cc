@@ -308,6 +308,11 @@ Result<Stats> LogImpl::GetStats() {
                            IngestTimeAt(stats.last_offset));
   }
   WMETA_ASSIGN_OR_RETURN(stats.bytes_on_disk, DirectoryBytes(dir_));
+  if (auto recovered = Get(meta_, kRecoveredKey)) {
+    stats.recovered = std::move(*recovered);
+  } else if (recovered.error().code != ErrorCode::kNotFound) {
+    return std::unexpected(recovered.error());
+  }
   return stats;
 }
 

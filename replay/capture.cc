@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "wmeta/schema/crc32c.h"
+#include "wmeta/schema/json.h"
 #include "wmeta/schema/reflection.h"
 
 namespace wmeta::replay {
@@ -502,6 +503,11 @@ class ReaderImpl final : public CaptureReader {
     if (!event)
       return fail("a record that does not verify: " + event.error().message);
     EventView view = event->view();
+    // What a push would refuse: a store must be able to show what it keeps.
+    if (Status shown = CheckShowable(view); !shown) {
+      return fail("the record of offset " + std::to_string(view.offset()) +
+                  " cannot be kept: " + shown.error().message);
+    }
     if (!Follows(summary_, view)) return fail(OutOfOrder(summary_, view));
     block_pos_ += 4 + length;
     Count(summary_, view);

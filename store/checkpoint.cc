@@ -98,6 +98,30 @@ Status SyncPath(const std::string& path, int flags) {
   return {};
 }
 
+// Writes `data` as `path`, atomically (a temporary file, fsync, rename, fsync
+// of the directory).
+Status WriteFileAtomically(const std::string& dir, const std::string& path,
+                           std::string_view data) {
+  std::error_code ec;
+  std::string temp = path + ".tmp";
+  {
+    std::ofstream file(temp, std::ios::binary | std::ios::trunc);
+    file.write(data.data(), static_cast<std::streamsize>(data.size()));
+    file.flush();
+    if (!file) {
+      fs::remove(temp, ec);
+      return MakeError(ErrorCode::kIoError, "cannot write " + temp);
+    }
+  }
+  WMETA_RETURN_IF_ERROR(SyncPath(temp, O_RDONLY));
+  fs::rename(temp, path, ec);
+  if (ec) {
+    return MakeError(ErrorCode::kIoError,
+                     "cannot rename " + temp + ": " + ec.message());
+  }
+  return SyncPath(dir, O_RDONLY | O_DIRECTORY);
+}
+
 }  // namespace
 
 std::string CheckpointDir(const std::string& data_dir) {
@@ -170,31 +194,28 @@ Result<CheckpointFile> WriteCheckpoint(const std::string& dir,
                      "cannot create " + dir + ": " + ec.message());
   }
   std::string path = dir + "/" + FileName(offset);
-  std::string temp = path + ".tmp";
-  {
-    std::ofstream file(temp, std::ios::binary | std::ios::trunc);
-    file.write(out.data(), static_cast<std::streamsize>(out.size()));
-    file.flush();
-    if (!file) {
-      fs::remove(temp, ec);
-      return MakeError(ErrorCode::kIoError, "cannot write " + temp);
-    }
-  }
-  WMETA_RETURN_IF_ERROR(SyncPath(temp, O_RDONLY));
-  fs::rename(temp, path, ec);
-  if (ec) {
-    return MakeError(ErrorCode::kIoError,
-                     "cannot rename " + temp + ": " + ec.message());
-  }
-  WMETA_RETURN_IF_ERROR(SyncPath(dir, O_RDONLY | O_DIRECTORY));
+  WMETA_RETURN_IF_ERROR(WriteFileAtomically(dir, path, out));
   return CheckpointFile{offset, path, out.size(), entities.size(),
                         origin.ingest_time.value_or(Timestamp{})};
 }
 
-Result<std::unique_ptr<View>> ReadCheckpoint(
-    const CheckpointFile& file, const CheckpointOrigin& expected,
-    const SourcePriorities& priorities) {
+namespace {
+
+// A checkpoint file read whole and checked (magic, checksum), its header
+// parsed; `entities` is the cursor at the first entity.
+struct Loaded {
   std::string data;
+  CheckpointHeader header;
+  size_t entities_at = 0;
+  size_t body_size = 0;
+  // Where the store id's bytes are (length prefix included), for Restamp.
+  size_t id_at = 0;
+  size_t id_end = 0;
+};
+
+Result<Loaded> Load(const CheckpointFile& file) {
+  Loaded loaded;
+  std::string& data = loaded.data;
   try {
     std::ifstream in(file.path, std::ios::binary | std::ios::ate);
     if (!in) return MakeError(ErrorCode::kIoError, "cannot read " + file.path);
@@ -222,46 +243,51 @@ Result<std::unique_ptr<View>> ReadCheckpoint(
   if (crc != Crc32c(body)) return damaged(body.size(), "checksum mismatch");
 
   Cursor cursor(body.substr(kMagic.size()));
-  auto at = [&] { return kMagic.size() + cursor.pos(); };
-  uint64_t offset = 0, count = 0, ingest = 0;
-  std::string id, order;
-  if (!cursor.Get(offset) || !cursor.Get(count) || !cursor.Get(ingest) ||
-      !cursor.GetBytes(id) || !cursor.GetBytes(order)) {
-    return damaged(at(), "truncated header");
+  CheckpointHeader& header = loaded.header;
+  uint64_t ingest = 0;
+  bool ok = cursor.Get(header.offset) && cursor.Get(header.entities) &&
+            cursor.Get(ingest);
+  loaded.id_at = kMagic.size() + cursor.pos();
+  ok = ok && cursor.GetBytes(header.store_id);
+  loaded.id_end = kMagic.size() + cursor.pos();
+  if (!ok || !cursor.GetBytes(header.priorities)) {
+    return damaged(kMagic.size() + cursor.pos(), "truncated header");
   }
-  if (offset != file.offset) {
+  if (header.offset != file.offset) {
     return damaged(kMagic.size(), "offset differs from its name");
   }
-  // Intact, but not for this log as it is.
-  auto unusable = [&](const std::string& why) {
-    return MakeError(ErrorCode::kNotFound, file.path + ": " + why);
+  header.ingest_time = FromUnixNanos(static_cast<int64_t>(ingest));
+  loaded.entities_at = kMagic.size() + cursor.pos();
+  loaded.body_size = body.size();
+  return loaded;
+}
+
+// Reads the entities of `loaded`, handing each to `fn`.
+Status ForEachEntity(
+    const CheckpointFile& file, const Loaded& loaded,
+    const std::function<Status(std::shared_ptr<EntityState>)>& fn) {
+  std::string_view body(loaded.data.data(), loaded.body_size);
+  Cursor cursor(body.substr(loaded.entities_at));
+  auto at = [&] { return loaded.entities_at + cursor.pos(); };
+  auto damaged = [&](std::string_view what) {
+    return MakeError(ErrorCode::kCorruption,
+                     file.path + ": " + std::string(what) + " at byte " +
+                         std::to_string(at()));
   };
-  if (id != expected.store_id) {
-    return unusable("belongs to store " + id + ", not " + expected.store_id);
-  }
-  if (expected.ingest_time &&
-      static_cast<int64_t>(ingest) != ToUnixNanos(*expected.ingest_time)) {
-    return unusable("reflects a record at offset " + std::to_string(offset) +
-                    " that the log no longer holds");
-  }
-  if (order != expected.priorities) {
-    return unusable("was merged with other source priorities");
-  }
-  auto view = std::make_unique<View>(priorities);
   auto read_record = [&](std::shared_ptr<const Event>& record) -> Status {
     std::string bytes;
-    if (!cursor.GetBytes(bytes)) return damaged(at(), "truncated record");
+    if (!cursor.GetBytes(bytes)) return damaged("truncated record");
     auto event = Event::FromBytes(std::move(bytes));
-    if (!event) return damaged(at(), event.error().message);
+    if (!event) return damaged(event.error().message);
     record = std::make_shared<const Event>(std::move(*event));
     return {};
   };
-  for (uint64_t i = 0; i < count; ++i) {
+  for (uint64_t i = 0; i < loaded.header.entities; ++i) {
     auto entity = std::make_shared<EntityState>();
     uint32_t layers = 0, flags = 0;
     if (!cursor.Get(entity->create_offset) || !cursor.Get(entity->version) ||
         !cursor.Get(layers) || !cursor.Get(flags) || layers == 0) {
-      return damaged(at(), "truncated entity");
+      return damaged("truncated entity");
     }
     for (uint32_t l = 0; l < layers; ++l) {
       std::shared_ptr<const Event> layer;
@@ -276,15 +302,76 @@ Result<std::unique_ptr<View>> ReadCheckpoint(
     entity->id = entity->merged->view().entity_id();
     for (const auto& layer : entity->layers) {
       if (layer->view().entity_id() != entity->id) {
-        return damaged(at(), "layers of different entities");
+        return damaged("layers of different entities");
       }
     }
-    if (view->Get(entity->id)) return damaged(at(), "an entity twice");
-    view->Restore(std::move(entity));
+    WMETA_RETURN_IF_ERROR(fn(std::move(entity)));
   }
-  if (at() != body.size()) return damaged(at(), "trailing bytes");
-  view->SetApplied(offset);
+  if (loaded.entities_at + cursor.pos() != loaded.body_size) {
+    return damaged("trailing bytes");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<View>> ReadCheckpoint(
+    const CheckpointFile& file, const CheckpointOrigin& expected,
+    const SourcePriorities& priorities) {
+  WMETA_ASSIGN_OR_RETURN(Loaded loaded, Load(file));
+  const CheckpointHeader& header = loaded.header;
+  // Intact, but not for this log as it is.
+  auto unusable = [&](const std::string& why) {
+    return MakeError(ErrorCode::kNotFound, file.path + ": " + why);
+  };
+  if (header.store_id != expected.store_id) {
+    return unusable("belongs to store " + header.store_id + ", not " +
+                    expected.store_id);
+  }
+  if (expected.ingest_time && header.ingest_time != *expected.ingest_time) {
+    return unusable("reflects a record at offset " +
+                    std::to_string(header.offset) +
+                    " that the log no longer holds");
+  }
+  if (header.priorities != expected.priorities) {
+    return unusable("was merged with other source priorities");
+  }
+  auto view = std::make_unique<View>(priorities);
+  WMETA_RETURN_IF_ERROR(ForEachEntity(
+      file, loaded, [&](std::shared_ptr<EntityState> entity) -> Status {
+        if (view->Get(entity->id)) {
+          return MakeError(ErrorCode::kCorruption,
+                           file.path + ": " + entity->id.ToString() + " twice");
+        }
+        view->Restore(std::move(entity));
+        return {};
+      }));
+  view->SetApplied(header.offset);
   return view;
+}
+
+Result<CheckpointHeader> InspectCheckpoint(const CheckpointFile& file) {
+  WMETA_ASSIGN_OR_RETURN(Loaded loaded, Load(file));
+  WMETA_RETURN_IF_ERROR(ForEachEntity(
+      file, loaded, [](std::shared_ptr<EntityState>) { return Status{}; }));
+  return loaded.header;
+}
+
+Status RestampCheckpoint(const CheckpointFile& file, const std::string& from,
+                         const std::string& to) {
+  WMETA_ASSIGN_OR_RETURN(Loaded loaded, Load(file));
+  if (loaded.header.store_id == to) return {};
+  if (loaded.header.store_id != from) {
+    return MakeError(ErrorCode::kNotFound, file.path + ": belongs to store " +
+                                               loaded.header.store_id +
+                                               ", not " + from);
+  }
+  std::string out = loaded.data.substr(0, loaded.id_at);
+  PutBytes(out, to);
+  out.append(loaded.data, loaded.id_end, loaded.body_size - loaded.id_end);
+  Put<uint32_t>(out, Crc32c(out));
+  return WriteFileAtomically(fs::path(file.path).parent_path().string(),
+                             file.path, out);
 }
 
 void RemoveUnusable(const std::string& dir, uint64_t last) {

@@ -71,6 +71,27 @@ Result<std::unique_ptr<View>> ReadCheckpoint(
     const CheckpointFile& file, const CheckpointOrigin& expected,
     const SourcePriorities& priorities);
 
+// A checkpoint's header, from a file checked whole.
+struct CheckpointHeader {
+  uint64_t offset = 0;
+  uint64_t entities = 0;
+  Timestamp ingest_time{};
+  std::string store_id;
+  std::string priorities;
+};
+
+// Checks a checkpoint whole (checksum, structure, every record) without
+// building a view, for verify. kCorruption, with the byte position, for a
+// damaged file.
+Result<CheckpointHeader> InspectCheckpoint(const CheckpointFile& file);
+
+// Rewrites the checkpoint of store `from` as one of store `to` (atomically),
+// when a store continues under a new id (Store::AcceptLoss). Nothing for one
+// of `to` already; kNotFound for one of another store; kCorruption for a
+// damaged one.
+Status RestampCheckpoint(const CheckpointFile& file, const std::string& from,
+                         const std::string& to);
+
 // Removes leftover temporary files and the checkpoints above `last`, the
 // log's last offset: they reflect records a power loss took away.
 void RemoveUnusable(const std::string& dir, uint64_t last);

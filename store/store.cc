@@ -810,6 +810,82 @@ std::vector<EntityPtr> Store::List(const ListQuery& query) const {
   return result;
 }
 
+Result<log::LossReport> Store::AcceptLoss(const std::string& dir,
+                                          const Options& options) {
+  std::string checkpoints = internal::CheckpointDir(dir);
+  return log::Log::AcceptLoss(
+      dir, options.log,
+      [&](const std::string& old_id, const std::string& new_id,
+          uint64_t last) -> Status {
+        for (const CheckpointFile& file :
+             internal::ListCheckpoints(checkpoints)) {
+          if (file.offset > last) {
+            std::error_code ec;
+            std::filesystem::remove(file.path, ec);
+            if (ec) {
+              return MakeError(
+                  ErrorCode::kIoError,
+                  "cannot remove " + file.path + ": " + ec.message());
+            }
+            continue;
+          }
+          // A damaged or foreign checkpoint is skipped when the view is
+          // rebuilt, as it was before.
+          auto restamped = internal::RestampCheckpoint(file, old_id, new_id);
+          if (!restamped && restamped.error().code == ErrorCode::kIoError) {
+            return restamped;
+          }
+        }
+        return {};
+      });
+}
+
+Result<log::VerifyReport> Verify(
+    log::Log& log, const std::string& dir,
+    const std::function<void(uint64_t, uint64_t)>& progress) {
+  WMETA_ASSIGN_OR_RETURN(log::VerifyReport report, log.Verify(progress));
+  auto problem = [&](uint64_t offset, std::string message) {
+    ++report.problem_count;
+    if (report.problems.size() < log::VerifyReport::kMaxReportedProblems) {
+      report.problems.push_back({offset, std::move(message)});
+    }
+  };
+  uint64_t first = log.first_offset(), last = log.last_offset();
+  // Offsets from 1 are rebuilt from the log alone.
+  bool rebuildable = first <= 1;
+  for (const CheckpointFile& file :
+       internal::ListCheckpoints(internal::CheckpointDir(dir))) {
+    auto header = internal::InspectCheckpoint(file);
+    if (!header) {
+      problem(0, "checkpoint damaged (skipped when the view is rebuilt): " +
+                     header.error().message);
+      continue;
+    }
+    if (header->store_id != log.store_id()) {
+      problem(0, "checkpoint " + file.path + " belongs to store " +
+                     header->store_id + ", not this one");
+      continue;
+    }
+    // Above the log (a power loss took records, the next writer removes it),
+    // or below what it stands for: never used, not damage.
+    if (file.offset > last || file.offset + 1 < first) continue;
+    if (file.offset >= first) {
+      auto record = log.Read(file.offset);
+      if (!record || record->view().ingest_time() != header->ingest_time) {
+        continue;
+      }
+    }
+    rebuildable = true;
+  }
+  if (!rebuildable) {
+    problem(first, "records before offset " + std::to_string(first) +
+                       " were removed by retention and no intact checkpoint "
+                       "of this store stands for them: the view cannot be "
+                       "rebuilt");
+  }
+  return report;
+}
+
 Result<std::unique_ptr<Store>> Store::Open(const std::string& dir,
                                            const Options& options) {
   WMETA_ASSIGN_OR_RETURN(std::unique_ptr<log::Log> log,

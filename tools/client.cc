@@ -500,6 +500,7 @@ class RemoteBackend final : public Backend {
     stats.entities = s->entities();
     stats.subscribers = s->subscribers();
     stats.data_dir = str(s->data_dir());
+    stats.log.recovered = str(s->recovered());
     if (s->collectors() != nullptr) {
       for (const fbw::CollectorStatus* c : *s->collectors()) {
         stats.collectors.push_back({str(c->name()), str(c->state()),

@@ -270,7 +270,7 @@ int RunLog(const GlobalOptions& global, const LogOptions& options) {
   if (IsRemote(global)) return RemoteLog(global, options, kind);
   // On the data dir, the log alone: it must work on a store whose view cannot
   // be rebuilt (damage is what one reads the log for).
-  auto log = OpenLog(global, /*read_only=*/true);
+  auto log = OpenLog(global);
   if (!log) return Fail(log.error());
   uint64_t from = options.from.value_or((*log)->first_offset());
   if (!options.since.empty()) {
@@ -309,10 +309,10 @@ int RunVerify(const GlobalOptions& global, const VerifyOptions& options) {
       if (!backend) return Fail(backend.error());
       result = (*backend)->Verify(on_progress);
     } else {
-      // The log alone, as for `log`: verify must run on a damaged store.
-      auto log = OpenLog(global, /*read_only=*/true);
+      // Opened as far as it can be read: verify must run on a damaged store.
+      auto log = OpenLog(global, /*for_verify=*/true);
       if (!log) return Fail(log.error());
-      result = (*log)->Verify(on_progress);
+      result = store::Verify(**log, global.data_dir, on_progress);
     }
     if (!result) return Fail(result.error());
     report = std::move(*result);
@@ -352,7 +352,7 @@ int RunStats(const GlobalOptions& global, const StatsOptions& options) {
     if (!remote) return Fail(remote.error());
     stats = std::move(*remote);
   } else {
-    auto log = OpenLog(global, /*read_only=*/true);
+    auto log = OpenLog(global);
     if (!log) return Fail(log.error());
     auto local = (*log)->GetStats();
     if (!local) return Fail(local.error());
@@ -375,13 +375,14 @@ int RunStats(const GlobalOptions& global, const StatsOptions& options) {
     fmt::print(
         "{{\"store_id\":\"{}\",\"format_version\":{},\"records\":{},"
         "\"first_offset\":{},\"last_offset\":{},\"first_ingest_time\":{},"
-        "\"last_ingest_time\":{},\"indexed_offset\":{},\"bytes_on_disk\":{}{}}}"
-        "\n",
+        "\"last_ingest_time\":{},\"indexed_offset\":{},\"bytes_on_disk\":{},"
+        "\"recovered\":{}{}}}\n",
         log.store_id, log.format_version, log.record_count, log.first_offset,
         log.last_offset,
         empty ? "null" : "\"" + FormatTime(log.first_ingest_time) + "\"",
         empty ? "null" : "\"" + FormatTime(log.last_ingest_time) + "\"",
         log.indexed_offset, log.bytes_on_disk,
+        log.recovered.empty() ? "null" : Quote(log.recovered),
         daemon ? fmt::format(",\"durability\":\"{}\",\"applied_offset\":{},"
                              "\"entities\":{},\"subscribers\":{},"
                              "\"collectors\":{}",
@@ -402,6 +403,9 @@ int RunStats(const GlobalOptions& global, const StatsOptions& options) {
   }
   fmt::print("bytes on disk:   {} ({})\n", log.bytes_on_disk,
              HumanBytes(log.bytes_on_disk));
+  if (!log.recovered.empty()) {
+    fmt::print("recovered:       {}\n", log.recovered);
+  }
   if (daemon) {
     fmt::print("durability:      {}\n", log.durability);
     fmt::print("view:            {} entities at offset {}\n", stats.entities,
@@ -415,6 +419,48 @@ int RunStats(const GlobalOptions& global, const StatsOptions& options) {
           c.last_error.empty() ? "" : "; last error: " + c.last_error);
     }
   }
+  return 0;
+}
+
+int RunRecover(const GlobalOptions& global, const RecoverOptions& options) {
+  if (IsRemote(global)) {
+    return Fail({ErrorCode::kInvalidArgument,
+                 "recover works on a data dir (--data-dir), with its wmetad "
+                 "stopped"});
+  }
+  store::Options store_options;
+  auto durability = log::Durability::Parse(global.durability);
+  if (!durability) return Fail(durability.error());
+  store_options.log.durability = *durability;
+  auto report = store::Store::AcceptLoss(global.data_dir, store_options);
+  if (!report) return Fail(report.error());
+  if (options.json) {
+    fmt::print(
+        "{{\"accepted\":{},\"old_store_id\":\"{}\",\"new_store_id\":{},"
+        "\"last_offset\":{},\"acknowledged\":{}}}\n",
+        report->accepted, report->old_store_id,
+        report->accepted ? Quote(report->new_store_id) : "null",
+        report->last_offset,
+        report->acknowledged ? std::to_string(*report->acknowledged) : "null");
+    return 0;
+  }
+  if (!report->accepted) {
+    fmt::print(
+        "nothing to recover: the log of store {} is whole (last offset "
+        "{})\n",
+        report->old_store_id, report->last_offset);
+    return 0;
+  }
+  std::string lost =
+      report->acknowledged && *report->acknowledged > report->last_offset
+          ? fmt::format("offsets {}..{} are lost", report->last_offset + 1,
+                        *report->acknowledged)
+          : "what was acknowledged is not known";
+  fmt::print(
+      "accepted: {}; the log keeps offsets up to {} as store {} (was {}).\n"
+      "Consumers holding offsets of the old store get store_mismatch and "
+      "start again from a snapshot.\n",
+      lost, report->last_offset, report->new_store_id, report->old_store_id);
   return 0;
 }
 

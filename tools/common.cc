@@ -19,9 +19,10 @@ int Fail(const Error& error) {
 }
 
 Result<std::unique_ptr<log::Log>> OpenLog(const GlobalOptions& global,
-                                          bool read_only) {
+                                          bool for_verify) {
   log::Options options;
-  options.read_only = read_only;
+  options.read_only = true;
+  options.for_verify = for_verify;
   WMETA_ASSIGN_OR_RETURN(options.durability,
                          log::Durability::Parse(global.durability));
   return log::Log::Open(global.data_dir, options);

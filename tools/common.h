@@ -21,8 +21,9 @@ namespace wmeta::tools {
 // Prints `error` on stderr; returns the exit code of a failed command, 1.
 int Fail(const Error& error);
 
+// The data dir's log, read-only; `for_verify` as log::Options has it.
 Result<std::unique_ptr<log::Log>> OpenLog(const GlobalOptions& global,
-                                          bool read_only);
+                                          bool for_verify = false);
 // Whether the command goes to a running wmetad rather than a data dir.
 bool IsRemote(const GlobalOptions& global);
 // A running wmetad (--socket, --tcp), or the store in the data dir.

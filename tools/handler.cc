@@ -356,8 +356,8 @@ bool Handler::Stats(uint64_t request, FrameSink& out) {
       log.first_offset, log.last_offset, log.record_count,
       ToUnixNanos(log.first_ingest_time), ToUnixNanos(log.last_ingest_time),
       log.bytes_on_disk, log.indexed_offset, stats->applied_offset,
-      stats->entities, stats->subscribers, &collectors,
-      stats->data_dir.c_str());
+      stats->entities, stats->subscribers, &collectors, stats->data_dir.c_str(),
+      log.recovered.empty() ? nullptr : log.recovered.c_str());
   return out.Send(b.Finish(request, fbw::Body::StatsReply, body.Union()));
 }
 

@@ -16,6 +16,7 @@
 #include "common.h"
 #include "server.h"
 #include "wmeta/schema/json.h"
+#include "wmeta/schema/utf8.h"
 
 namespace wmeta::tools {
 namespace {
@@ -435,13 +436,26 @@ Result<std::string> HttpServerImpl::Entities(const Target& target) {
   // without a gap or a repeat.
   std::string out =
       fmt::format("{{\"offset\":{},\"entities\":[", result.at_offset);
-  for (size_t i = 0; i < result.entities.size(); ++i) {
-    WMETA_ASSIGN_OR_RETURN(
-        std::string json,
-        EntityInfoJson(codec, result.entities[i], /*details=*/false));
-    out += (i > 0 ? "," : "") + json;
+  // An entity that JSON cannot show (text that is not UTF-8, from a store
+  // older than the checks on the way in) is named in "errors"; it hides
+  // nothing else.
+  std::string errors;
+  bool first = true;
+  for (const EntityInfo& entity : result.entities) {
+    auto json = EntityInfoJson(codec, entity, /*details=*/false);
+    if (!json) {
+      errors += fmt::format("{}{{\"entity\":{},\"message\":{}}}",
+                            errors.empty() ? "" : ",",
+                            Quote(SanitizeUtf8(entity.id().ToString())),
+                            Quote(json.error().message));
+      continue;
+    }
+    out += (first ? "" : ",") + *json;
+    first = false;
   }
-  return out + "]}";
+  out += "]";
+  if (!errors.empty()) out += ",\"errors\":[" + errors + "]";
+  return out + "}";
 }
 
 Result<std::string> HttpServerImpl::Entity(

@@ -173,7 +173,7 @@ class LocalBackend final : public Backend {
 
   Result<log::VerifyReport> Verify(
       const std::function<void(uint64_t, uint64_t)>& progress) override {
-    return store_.log().Verify(progress);
+    return store::Verify(store_.log(), data_dir_, progress);
   }
 
  private:

@@ -247,6 +247,19 @@ int Run(int argc, char** argv) {
       "verify", "Check every record and index entry; exit 1 on any problem");
   verify_cmd->add_flag("--json", verify.json, "Print the summary as JSON");
 
+  wmeta::tools::RecoverOptions recover;
+  auto* recover_cmd = app.add_subcommand(
+      "recover",
+      "After damage that makes wmetad refuse the data dir because acknowledged "
+      "records are missing (a damaged, truncated or deleted WAL): keep what "
+      "can be read, under a new store id");
+  recover_cmd
+      ->add_flag("--accept-loss", recover.accept_loss,
+                 "Accept that the missing records are gone; consumers holding "
+                 "offsets of the old store then get store_mismatch")
+      ->required();
+  recover_cmd->add_flag("--json", recover.json, "Print the result as JSON");
+
   wmeta::tools::StatsOptions stats;
   auto* stats_cmd =
       app.add_subcommand("stats", "Record count, offsets, size, store id");
@@ -281,6 +294,7 @@ int Run(int argc, char** argv) {
   if (*capture_cmd) return wmeta::tools::RunCapture(global, capture);
   if (*replay_cmd) return wmeta::tools::RunReplay(global, replay);
   if (*checkpoint_cmd) return wmeta::tools::RunCheckpoint(global, checkpoint);
+  if (*recover_cmd) return wmeta::tools::RunRecover(global, recover);
   return wmeta::tools::RunRetention(global, retention);
 }
 

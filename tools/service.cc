@@ -200,6 +200,26 @@ Status ServiceImpl::Init() {
   }
   store_options.checkpoint_every_records = options_.checkpoint_every_records;
   store_options.checkpoint_every = options_.checkpoint_every;
+  // The log's diagnostics and RocksDB's join wmetad's own log: RocksDB's
+  // chatter (flushes, compactions) at debug, its warnings and errors as such.
+  store_options.log.info_log.level = spdlog::should_log(spdlog::level::debug)
+                                         ? log::InfoLog::Level::kInfo
+                                         : log::InfoLog::Level::kWarn;
+  store_options.log.info_log.sink = [](log::InfoLog::Level level,
+                                       std::string_view message) {
+    switch (level) {
+      case log::InfoLog::Level::kDebug:
+      case log::InfoLog::Level::kInfo:
+        spdlog::debug("storage: {}", message);
+        break;
+      case log::InfoLog::Level::kWarn:
+        spdlog::warn("storage: {}", message);
+        break;
+      case log::InfoLog::Level::kError:
+        spdlog::error("storage: {}", message);
+        break;
+    }
+  };
   std::vector<std::unique_ptr<collectors::Collector>> collectors;
   for (const std::string& name : options_.collectors) {
     WMETA_ASSIGN_OR_RETURN(auto collector, MakeCollector(name, options_));
@@ -216,6 +236,11 @@ Status ServiceImpl::Init() {
                std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::steady_clock::now() - opened_at)
                    .count());
+  if (auto stats = store_->log().GetStats();
+      stats && !stats->recovered.empty()) {
+    spdlog::warn("this store lost records once and was recovered: {}",
+                 stats->recovered);
+  }
   DeclareMetrics();
 
   WMETA_ASSIGN_OR_RETURN(follower_, store_->Subscribe(FollowerOptions()));

@@ -74,12 +74,20 @@ int RunList(const GlobalOptions& global, const ListOptions& options) {
     fmt::print("{:<40} {:<30} {:<16} {:>10}{}\n", "ENTITY", "NAME", "NAMESPACE",
                "MODIFIED", options.sources ? "  SOURCES" : "");
   }
+  size_t unshowable = 0;
   for (const EntityInfo& entity : result->entities) {
     EventView e = entity.merged->view();
     if (options.json) {
       auto json = options.sources ? EntityInfoJson(codec, entity, true)
                                   : codec.EntityToJson(e);
-      if (!json) return Fail(json.error());
+      if (!json) {
+        // One entity that JSON cannot show (text that is not UTF-8, from a
+        // store older than the checks on the way in) hides nothing else.
+        ++unshowable;
+        fmt::print(stderr, "wmeta: {}: {}\n", entity.id().ToString(),
+                   json.error().message);
+        continue;
+      }
       fmt::print("{}\n", *json);
     } else {
       fmt::print("{:<40} {:<30} {:<16} {:>10}{}\n", entity.id().ToString(),
@@ -87,7 +95,7 @@ int RunList(const GlobalOptions& global, const ListOptions& options) {
                  options.sources ? "  " + SourcesOf(entity) : "");
     }
   }
-  return 0;
+  return unshowable == 0 ? 0 : 1;
 }
 
 int RunGet(const GlobalOptions& global, const GetOptions& options) {
@@ -225,6 +233,7 @@ int RunWatch(const GlobalOptions& global, const WatchOptions& options) {
 
   JsonCodec codec;
   uint64_t events = 0;
+  size_t unshowable = 0;
   while (!Interrupted() && (options.limit == 0 || events < options.limit)) {
     auto bundle = (*stream)->Next(std::chrono::steady_clock::now() +
                                   std::chrono::milliseconds(200));
@@ -233,8 +242,14 @@ int RunWatch(const GlobalOptions& global, const WatchOptions& options) {
     for (const store::Message& m : **bundle) {
       if (options.json) {
         auto line = MessageJson(codec, m);
-        if (!line) return Fail(line.error());
-        fmt::print("{}\n", *line);
+        if (line) {
+          fmt::print("{}\n", *line);
+        } else {
+          // Reported, and the stream goes on (see RunList).
+          ++unshowable;
+          fmt::print(stderr, "wmeta: offset {}: {}\n", m.offset,
+                     line.error().message);
+        }
       } else if (m.type == store::Message::Type::kSnapshotEnd) {
         fmt::print("--- snapshot at offset {}; live from here ---\n", m.offset);
       } else if (m.type == store::Message::Type::kEvent) {
@@ -251,7 +266,7 @@ int RunWatch(const GlobalOptions& global, const WatchOptions& options) {
     }
     std::fflush(stdout);
   }
-  return 0;
+  return unshowable == 0 ? 0 : 1;
 }
 
 int RunCheckpoint(const GlobalOptions& global,

@@ -350,6 +350,20 @@ TEST_F(CaptureTest, DamageIsFoundAndPlaced) {
                          ": a record that does not verify"),
             std::string::npos)
       << message;
+  // Checksums made to match over text that is not UTF-8: refused as a push
+  // would refuse it, before it reaches a store (which must show all it keeps).
+  message = damaged([&](std::string& b) {
+    size_t name = b.find("web-0", record);
+    ASSERT_NE(name, std::string::npos);
+    b[name + 1] = '\xff';
+    uint32_t length = U32At(b, frame + 1);
+    PutU32At(b, frame + 5,
+             Crc32c(std::string_view(b).substr(frame + 9, length)));
+  });
+  EXPECT_NE(message.find("cannot be kept: entity.name: text that is not "
+                         "valid UTF-8"),
+            std::string::npos)
+      << message;
   // Not a capture at all, or a format from the future.
   WriteAll(path_, "{\"source\":\"runtime\"}\n");
   EXPECT_EQ(VerifyCapture(path_).error().code, ErrorCode::kUnsupportedFormat);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "events.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 #include "wmeta/log/log.h"
@@ -658,6 +659,46 @@ TEST_F(CliTest, NonSyncDurabilityIsStatedInTheAcknowledgement) {
   EXPECT_EQ(r.at("durability").as_string(), "interval:50");
   EXPECT_EQ(r.at("synced").as_bool(), false);
   EXPECT_EQ(RecordCount(), 3u);
+}
+
+// A record whose text is not UTF-8 (stores written before pushes and
+// captures were checked for it) cannot be shown as JSON; it is reported, and
+// everything else is still listed.
+TEST_F(CliTest, ARecordThatCannotBeShownLeavesTheRestListable) {
+  {
+    auto log = log::Log::Open(data_, {});
+    ASSERT_TRUE(log) << log.error().ToString();
+    std::vector<Event> events{testing::ContainerEvent("good", "web"),
+                              testing::ContainerEvent("bad", "w\xff"),
+                              testing::ContainerEvent("other", "db")};
+    ASSERT_TRUE((*log)->Append(events));
+  }
+  RunResult log = Wmeta({"log", "--json"});
+  EXPECT_EQ(log.exit_code, 1);
+  EXPECT_EQ(Lines(log.out).size(), 2u) << log.out;
+  EXPECT_NE(log.err.find("offset 2"), std::string::npos) << log.err;
+
+  RunResult listed = Wmeta({"list", "--json"});
+  EXPECT_EQ(listed.exit_code, 1) << listed.out;
+  EXPECT_EQ(Lines(listed.out).size(), 2u) << listed.out;
+  EXPECT_NE(listed.out.find("good"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("other"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.err.find("container/bad"), std::string::npos) << listed.err;
+  // A table shows the bytes as they are.
+  RunResult table = Wmeta({"list"});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(Lines(table.out).size(), 4u) << table.out;
+  RunResult good = Wmeta({"get", "container/good", "--json"});
+  EXPECT_EQ(good.exit_code, 0) << good.err;
+  RunResult bad = Wmeta({"get", "container/bad", "--json"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("not valid UTF-8"), std::string::npos) << bad.err;
+  RunResult history = Wmeta({"history", "container/good", "--json"});
+  EXPECT_EQ(history.exit_code, 0) << history.err;
+  RunResult watch = Wmeta({"watch", "--limit", "3", "--json"});
+  EXPECT_EQ(watch.exit_code, 1);
+  EXPECT_NE(watch.out.find("good"), std::string::npos) << watch.out;
+  EXPECT_NE(watch.out.find("other"), std::string::npos) << watch.out;
 }
 
 }  // namespace

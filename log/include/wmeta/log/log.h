@@ -122,6 +122,9 @@ struct Stats {
   // Every file in the data dir.
   uint64_t bytes_on_disk = 0;
   std::string durability;
+  // What the last Log::AcceptLoss did (when, which store it continues, up to
+  // which offset); empty when the store never lost anything.
+  std::string recovered;
 };
 
 struct VerifyProblem {

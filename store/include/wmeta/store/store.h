@@ -133,6 +133,13 @@ class Store {
   static Result<std::unique_ptr<Store>> Open(const std::string& dir,
                                              const Options& options);
 
+  // log::Log::AcceptLoss for the store in `dir`: the log keeps what can be
+  // read under a new store id, its checkpoints follow the new id, and those
+  // after the last offset kept (they reflect lost records) are removed.
+  // Nothing changes for a store that is whole.
+  static Result<log::LossReport> AcceptLoss(const std::string& dir,
+                                            const Options& options);
+
   virtual ~Store() = default;
 
   // See the file comment. Errors: those of log::Log::Append; nothing of a
@@ -203,5 +210,13 @@ class Store {
   // The offset of the last record folded into the live view.
   virtual uint64_t applied_offset() const = 0;
 };
+
+// Everything log::Log::Verify checks on `log`, and the store's checkpoints
+// beside it in `dir`: each must be intact, and when retention removed records
+// an intact checkpoint of this store must stand for them, or the view cannot
+// be rebuilt. Works on a log opened with for_verify (a store Open refuses).
+Result<log::VerifyReport> Verify(
+    log::Log& log, const std::string& dir,
+    const std::function<void(uint64_t, uint64_t)>& progress = {});
 
 }  // namespace wmeta::store

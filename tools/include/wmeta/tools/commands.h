@@ -168,4 +168,13 @@ struct RetentionOptions {
 };
 int RunRetention(const GlobalOptions& global, const RetentionOptions& options);
 
+struct RecoverOptions {
+  // Required: the command gives the store a new id.
+  bool accept_loss = false;
+  bool json = false;
+};
+// store::Store::AcceptLoss on the data dir of `global` (never through a
+// daemon: it needs the data dir to itself).
+int RunRecover(const GlobalOptions& global, const RecoverOptions& options);
+
 }  // namespace wmeta::tools
