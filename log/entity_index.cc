@@ -92,6 +92,8 @@ void EntityIndex::Committed(uint64_t last) {
   {
     std::lock_guard lock(mu_);
     committed_ = std::max(committed_, last);
+    // A commit went through: the database takes writes again.
+    retry_ = true;
   }
   work_cv_.notify_one();
 }
@@ -118,15 +120,21 @@ void EntityIndex::Run() {
     if (committed_ <= watermark_) break;  // stopping, and everything is indexed
     uint64_t from = watermark_ + 1;
     uint64_t to = std::min(committed_, watermark_ + kChunk);
+    retry_ = false;
     lock.unlock();
     auto indexed = IndexRange(from, to);
     lock.lock();
     if (!indexed) {
-      // Queries stay complete (they scan above the watermark); verify and stats
-      // show it.
+      // The database stopped taking writes (a full disk). Queries stay
+      // complete meanwhile (they scan above the watermark); the next commit,
+      // which means it takes them again, retries.
       failure_ = indexed.error();
-      break;
+      indexed_cv_.notify_all();
+      work_cv_.wait(lock, [this] { return stopping_ || retry_; });
+      if (stopping_) break;
+      continue;
     }
+    failure_.reset();
     watermark_ = to;
     indexed_cv_.notify_all();
   }
@@ -206,6 +214,7 @@ Result<std::vector<uint64_t>> EntityIndex::Offsets(const EntityId& id,
 Status EntityIndex::WaitIndexed(
     uint64_t offset, std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mu_);
+  // A failed index write is retried after the next commit: wait on.
   bool reached = indexed_cv_.wait_until(
       lock, deadline, [&] { return watermark_ >= offset || !running_; });
   if (watermark_ >= offset) return {};

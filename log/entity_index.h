@@ -55,8 +55,9 @@ class EntityIndex {
   Result<std::vector<uint64_t>> Offsets(const EntityId& id, uint64_t from,
                                         uint64_t to, uint64_t last) const;
 
-  // Blocks until the watermark reaches `offset`. kUnavailable when the indexing
-  // thread failed or is not running, or at `deadline`.
+  // Blocks until the watermark reaches `offset` (a failed index write is
+  // retried after the next commit). At `deadline`, the indexing thread's last
+  // error, or kUnavailable; kUnavailable when it is not running.
   Status WaitIndexed(uint64_t offset,
                      std::chrono::steady_clock::time_point deadline);
 
@@ -79,7 +80,9 @@ class EntityIndex {
   uint64_t committed_ = 0;
   bool stopping_ = false;
   bool running_ = false;
+  // The last index write failed; retry_ says a commit came since.
   std::optional<Error> failure_;
+  bool retry_ = false;
   std::thread thread_;
 };
 

@@ -290,17 +290,22 @@ TEST(SupervisorTest, DestructionStopsABlockedCollectorPromptly) {
   ASSERT_TRUE(WaitUntil([&] { return blocker.running.load(); }));
   EXPECT_EQ(supervisor->Health()[0].state, CollectorHealth::State::kRunning);
 
-  auto start = steady_clock::now();
+  // "Promptly": the collector waits an hour unless stopped, so that the
+  // destructor returning at all, with the run ended by the stop, is the stop
+  // interrupting the wait.
   supervisor.reset();
   EXPECT_TRUE(blocker.stopped);
-  // "Promptly": the collector waits an hour unless stopped.
-  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(10));
 }
 
 TEST(SupervisorTest, DestructionInterruptsABackoff) {
   TestSink sink;
+  std::atomic<int> runs = 0;
   std::vector<std::unique_ptr<Collector>> collectors;
-  collectors.push_back(AlwaysFailing());
+  collectors.push_back(std::make_unique<FakeCollector>(
+      "failing", [&](Reporter&, std::stop_token) -> Status {
+        ++runs;
+        return MakeError(ErrorCode::kUnavailable, "no source");
+      }));
   SupervisorOptions options;
   options.initial_backoff = std::chrono::hours(1);
   auto supervisor = Start(std::move(collectors), sink, options);
@@ -310,9 +315,10 @@ TEST(SupervisorTest, DestructionInterruptsABackoff) {
   }));
   EXPECT_EQ(supervisor->Health()[0].restarts, 1u);
 
-  auto start = steady_clock::now();
+  // The backoff lasts an hour: the destructor returning at all, with no run
+  // after the first, is the backoff interrupted.
   supervisor.reset();
-  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(runs, 1);
 }
 
 TEST(SupervisorTest, PullCollectorPullsAtOnceAndStopsDuringItsWait) {
@@ -339,9 +345,9 @@ TEST(SupervisorTest, PullCollectorPullsAtOnceAndStopsDuringItsWait) {
   ASSERT_NE(supervisor, nullptr);
   ASSERT_TRUE(WaitUntil([&] { return supervisor->Health()[0].pulls == 1; }));
 
-  auto start = steady_clock::now();
+  // The wait between pulls lasts an hour: the destructor returning at all,
+  // with no second pull, is the stop ending the wait.
   supervisor.reset();
-  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(10));
   EXPECT_EQ(pulls, 1);
 }
 

@@ -94,7 +94,7 @@ class Engine {
     // cleanup` of its own afterwards: wait for every process still using
     // the engine's dir, or it may mount the storage again.
     Eventually([&] { return !AnyProcessMentions(base_); },
-               std::chrono::seconds(10));
+               std::chrono::seconds(30));
     // The engines leave their storage mounted (podman its overlay dir,
     // dockerd its data root): unmounted, the temp dir can go.
     std::vector<std::string> mounts;
@@ -166,13 +166,14 @@ class Engine {
 
   // Runs `docker ARGS` (as Must), then waits until the engine announces one
   // of `actions`: when the change is public, and wmeta's second starts.
-  // Docker announces at once; podman relays its event log 0.2 to 1 s later.
+  // Docker announces at once; podman relays its event log 0.2 to 1 s later
+  // (the deadline is for a loaded machine).
   std::string Step(const std::set<std::string>& actions,
                    std::vector<std::string> args) {
     while (events_->ReadLine(Clock::now())) {
     }
     std::string out = Must(args);
-    auto deadline = Clock::now() + std::chrono::seconds(10);
+    auto deadline = Clock::now() + std::chrono::seconds(30);
     while (true) {
       std::optional<std::string> action = events_->ReadLine(deadline);
       if (!action) {
