@@ -130,10 +130,11 @@ Status LogImpl::CheckSpace(size_t bytes) {
     // A flush now turns the WAL into (compressed) table files and deletes it,
     // which usually gives back more than it takes; without one, a small disk
     // would refuse every append while the memtables wait to fill up.
-    if (flushed || memtables == 0 ||
-        !db_->Flush(rocksdb::FlushOptions(), handles_).ok()) {
-      break;
-    }
+    // Not waiting for a write stall to clear: on a full disk the compaction
+    // that would clear it may never finish.
+    rocksdb::FlushOptions flush;
+    flush.allow_write_stall = true;
+    if (flushed || memtables == 0 || !db_->Flush(flush, handles_).ok()) break;
   }
   return MakeError(
       ErrorCode::kIoError,
