@@ -156,6 +156,28 @@ std::vector<std::pair<uint64_t, uint64_t>> TableRanges(rocksdb::DB& db) {
   return ranges;
 }
 
+// " (000012.log, ...)": the WAL files in `dir` that hold anything, for
+// messages about damage.
+std::string WalNames(const std::string& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->path().extension() == ".log" && it->file_size(size_ec) > 0 &&
+        !size_ec) {
+      names.push_back(it->path().filename().string());
+    }
+  }
+  if (names.empty()) return "";
+  std::sort(names.begin(), names.end());
+  std::string out = " (";
+  for (size_t i = 0; i < names.size(); ++i) {
+    out += (i ? ", " : "") + names[i];
+  }
+  return out + ")";
+}
+
 }  // namespace
 
 bool TrimmedEntries::Filter(int /*level*/, const rocksdb::Slice& key,
@@ -435,8 +457,8 @@ Status LogImpl::CheckDamagedWal(const rocksdb::DBOptions& db_options,
           : "it can be read back to offset " + std::to_string(readable) +
                 " only, and the store has no record of what was acknowledged";
   return MakeError(ErrorCode::kCorruption,
-                   dir_ + ": the write-ahead log is damaged (" +
-                       failure.ToString() + "): " + lost +
+                   dir_ + ": the write-ahead log" + WalNames(dir_) +
+                       " is damaged (" + failure.ToString() + "): " + lost +
                        std::string(kAcceptLossHint));
 }
 

@@ -884,7 +884,7 @@ TEST_F(WmetadTest, ADamagedWalIsRefusedUntilTheLossIsAccepted) {
       testing::Run({WMETAD, "--data-dir", daemon.data(), "--socket",
                     daemon.socket(), "--http", "", "--collectors", ""});
   EXPECT_EQ(refused.exit_code, 1);
-  EXPECT_NE(refused.err.find("write-ahead log is damaged"), std::string::npos)
+  EXPECT_NE(refused.err.find(".log) is damaged"), std::string::npos)
       << refused.err;
   EXPECT_NE(refused.err.find("acknowledged"), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find("wmeta recover --accept-loss"), std::string::npos)
