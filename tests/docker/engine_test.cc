@@ -670,25 +670,19 @@ TEST_P(EngineTest, ScriptedLifecycleAgreesWithInspectAtEveryStep) {
     EXPECT_TRUE(Agrees("health"));
   }
 
-  // Killed for memory.
+  // Killed for memory: exit code 137, and OOMKilled as the engine reports it.
+  // Docker learns of the kill from containerd apart from the exit and, on a
+  // loaded machine, may never set the flag; wmeta shows what inspect shows
+  // either way (the flag's mapping is checked on a captured inspect in
+  // parse_test).
   engine_->Must({"run", "-d", "--name", "oom", "--net=none", "--stop-timeout",
                  "1", "--memory", "8m", "--memory-swap", "8m", d + ":1", "dd",
                  "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"});
-  // Docker learns of the OOM kill from containerd apart from the exit, and
-  // may report the exit first: wait for both, then for wmeta to agree.
-  ASSERT_TRUE(EngineReaches("oom", [&](const bj::object& c) {
-    const bj::object& state = Obj(c, "State");
-    bool killed = state.contains("OOMKilled") && state.at("OOMKilled") == true;
-    return Str(state, "Status") == "exited" &&
-           (killed || GetParam() == EngineKind::kPodman);
+  ASSERT_TRUE(EngineReaches("oom", [](const bj::object& c) {
+    return Str(Obj(c, "State"), "Status") == "exited";
   }));
+  EXPECT_EQ(Int(Obj(engine_->Inspect("oom"), "State"), "ExitCode"), 137);
   EXPECT_TRUE(Agrees("oom"));
-  if (GetParam() == EngineKind::kDocker) {
-    EXPECT_EQ(
-        Obj(Entity("container", Str(engine_->Inspect("oom"), "Id")), "state")
-            .at("oom_killed"),
-        true);
-  }
 
   // A restart loop that gives up after three restarts.
   engine_->Must({"run", "-d", "--name", "loop", "--net=none", "--stop-timeout",
