@@ -22,11 +22,11 @@
 #include <thread>
 #include <vector>
 
-#include "client.h"
 #include "events.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 #include "wmeta/store/store.h"
+#include "wmeta/tools/client/client.h"
 
 namespace wmeta {
 namespace {
