@@ -98,6 +98,17 @@ std::optional<Slot> Newest(std::string_view bytes) {
   return a ? a : b;
 }
 
+// The newest valid slot of the open file `fd`; nullopt when neither is.
+Result<std::optional<Slot>> NewestIn(int fd, const std::string& path) {
+  std::array<char, kFileSize> bytes{};
+  ssize_t n;
+  while ((n = ::pread(fd, bytes.data(), bytes.size(), 0)) < 0 &&
+         errno == EINTR) {
+  }
+  if (n < 0) return IoError("cannot read", path);
+  return Newest(std::string_view(bytes.data(), static_cast<size_t>(n)));
+}
+
 }  // namespace
 
 Result<std::optional<uint64_t>> AckMark::Read(const std::string& dir) {
@@ -108,24 +119,16 @@ Result<std::optional<uint64_t>> AckMark::Read(const std::string& dir) {
     if (errno == ENOENT || errno == ENOTDIR) return std::optional<uint64_t>();
     return IoError("cannot open", path);
   }
-  std::array<char, kFileSize> bytes{};
-  ssize_t n;
-  while ((n = ::pread(fd, bytes.data(), bytes.size(), 0)) < 0 &&
-         errno == EINTR) {
-  }
-  int saved = errno;
+  auto slot = NewestIn(fd, path);
   ::close(fd);
-  errno = saved;
-  if (n < 0) return IoError("cannot read", path);
-  std::optional<Slot> slot =
-      Newest(std::string_view(bytes.data(), static_cast<size_t>(n)));
-  if (!slot) {
+  if (!slot) return std::unexpected(slot.error());
+  if (!*slot) {
     return MakeError(ErrorCode::kCorruption,
                      path +
                          " is damaged: it no longer says which offsets "
                          "were acknowledged");
   }
-  return std::optional<uint64_t>(slot->offset);
+  return std::optional<uint64_t>((*slot)->offset);
 }
 
 Result<AckMark> AckMark::Open(const std::string& dir,
@@ -137,13 +140,8 @@ Result<AckMark> AckMark::Open(const std::string& dir,
   AckMark mark(fd, path, 0, current.value_or(0));
   if (current) {
     // Continue the sequence of the slot Read() chose.
-    std::array<char, kFileSize> bytes{};
-    ssize_t n = ::pread(fd, bytes.data(), bytes.size(), 0);
-    if (n < 0) return IoError("cannot read", path);
-    if (auto slot =
-            Newest(std::string_view(bytes.data(), static_cast<size_t>(n)))) {
-      mark.sequence_ = slot->sequence;
-    }
+    WMETA_ASSIGN_OR_RETURN(std::optional<Slot> slot, NewestIn(fd, path));
+    if (slot) mark.sequence_ = slot->sequence;
     if (offset != mark.offset_) WMETA_RETURN_IF_ERROR(mark.Write(offset));
     return mark;
   }
