@@ -751,25 +751,33 @@ TEST_P(EngineTest, ProcessesInAContainerHaveItAsOwner) {
   ASSERT_TRUE(Agrees("owner"));
   int64_t pid = Int(Obj(engine_->Inspect("owner"), "State"), "Pid");
   ASSERT_GT(pid, 0);
+  // A pull during the container's start sees runc's own processes (the
+  // container's pid among them, before it became sleep); the next pull
+  // settles. So wait for the settled view: sleep, and nothing else owned.
   bj::object process;
   ASSERT_TRUE(Eventually([&] {
     process = Entity("process", std::to_string(pid));
-    return !process.empty();
-  }));
+    return Str(process, "comm") == "sleep";
+  })) << bj::serialize(process);
   EXPECT_EQ(Str(process, "container_id"), id);
   EXPECT_EQ(Str(Obj(process, "owner"), "kind"), "container");
   EXPECT_EQ(Str(Obj(process, "owner"), "id"), id);
   // "Which processes run in this container" is one query, and answers the
   // container's process only.
-  RunResult in = daemon_->Cli(
-      {"list", "--kind", "process", "--owner", "container/" + id, "--json"});
-  ASSERT_EQ(in.exit_code, 0) << in.err;
+  RunResult in;
   std::vector<std::string> pids;
-  std::istringstream lines(in.out);
-  for (std::string line; std::getline(lines, line);) {
-    pids.push_back(Str(bj::parse(line).as_object(), "id"));
-  }
-  EXPECT_EQ(pids, std::vector<std::string>{std::to_string(pid)}) << in.out;
+  EXPECT_TRUE(Eventually([&] {
+    in = daemon_->Cli(
+        {"list", "--kind", "process", "--owner", "container/" + id, "--json"});
+    pids.clear();
+    std::istringstream lines(in.out);
+    for (std::string line; std::getline(lines, line);) {
+      pids.push_back(Str(bj::parse(line).as_object(), "id"));
+    }
+    return in.exit_code == 0 &&
+           pids == std::vector<std::string>{std::to_string(pid)};
+  })) << in.err
+      << in.out;
   std::string http = testing::BodyOf(testing::HttpGet(
       daemon_->http_port(), "/v1/entities?kind=process&owner=container/" + id));
   EXPECT_EQ(bj::parse(http).at("entities").as_array().size(), 1u) << http;
